@@ -1,1 +1,52 @@
-export {};
+/**
+ * @packageDocumentation
+ * Plugin interfaces and the process-wide plugin registry of tsvae.
+ */
+export {
+  type ConfigIssue,
+  DuplicatePluginError,
+  InvalidConfigError,
+  PluginError,
+  PluginLoadError,
+  UnknownPluginError,
+} from './errors';
+export { consoleLogger, type LogFields, type Logger, MemoryLogger, silentLogger } from './logger';
+export {
+  type ConfigSchema,
+  type CreateOptions,
+  create,
+  createSync,
+  definePlugin,
+  getRegistry,
+  loadPlugins,
+  PLUGIN_KINDS,
+  type PluginDefinition,
+  type PluginKind,
+  type PluginKinds,
+  type PluginModuleExports,
+  Registry,
+  register,
+  z,
+} from './registry';
+export { createRng, type Rng, type RngState } from './rng';
+export type {
+  DataSplit,
+  Dataset,
+  Decoder,
+  DecoderOutput,
+  Encoder,
+  FeatureExtractor,
+  ForwardOptions,
+  GaussianParams,
+  Generator,
+  ImageShape,
+  LossTerms,
+  Module,
+  NamedWeight,
+  PluginContext,
+  Progress,
+  SecondStage,
+  SplitName,
+  TrainingCallback,
+  TrainingLogs,
+} from './types';

@@ -1,0 +1,166 @@
+import type { Scalar, Tensor, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
+import type { Logger } from './logger';
+
+/** Image shape as `[height, width, channels]`. */
+export type ImageShape = readonly [height: number, width: number, channels: number];
+
+/** A named weight, as saved in checkpoints. */
+export interface NamedWeight {
+  readonly name: string;
+  readonly tensor: Tensor;
+}
+
+/** Parameters of a diagonal Gaussian `N(mu, diag(exp(logSigma)^2))`, both `[batch, dim]`. */
+export interface GaussianParams {
+  readonly mu: Tensor2D;
+  readonly logSigma: Tensor2D;
+}
+
+/** Options for a forward pass. */
+export interface ForwardOptions {
+  /** Training mode: BatchNorm uses batch statistics and updates its moving averages. */
+  readonly training: boolean;
+}
+
+/**
+ * A trainable network piece. Its weights are tfjs variables; `getWeights` / `setWeights` cover
+ * every piece of state needed to restore it (including BatchNorm moving statistics).
+ */
+export interface Module {
+  /** The variables an optimiser updates. */
+  trainableVariables(): Variable[];
+  /** Every weight needed to restore this module, with stable unique names. */
+  getWeights(): NamedWeight[];
+  /** Restores weights by name; throws on a missing name or a shape mismatch. */
+  setWeights(weights: readonly NamedWeight[]): void;
+  /** The number of trainable scalars. */
+  countParams(): number;
+  dispose(): void;
+}
+
+/** Stage-1 encoder `q(z|x)`: images `[B, H, W, C]` in [0, 1] to Gaussian parameters `[B, latentDim]`. */
+export interface Encoder extends Module {
+  readonly inputShape: ImageShape;
+  readonly latentDim: number;
+  encode(x: Tensor4D, options: ForwardOptions): GaussianParams;
+}
+
+/** What a decoder returns: the mean image in [0, 1], and logits when it has them (for Bernoulli losses). */
+export interface DecoderOutput {
+  readonly mean: Tensor4D;
+  readonly logits?: Tensor4D;
+}
+
+/** Stage-1 decoder `p(x|z)` mean network: `[B, latentDim]` to images `[B, H, W, C]`. */
+export interface Decoder extends Module {
+  readonly outputShape: ImageShape;
+  readonly latentDim: number;
+  decode(z: Tensor2D, options: ForwardOptions): DecoderOutput;
+}
+
+/** The terms of a (negative) ELBO on a batch, each a scalar averaged over the batch. */
+export interface LossTerms {
+  /** reconstruction + kl (what is minimised). */
+  readonly loss: Scalar;
+  /** Negative log-likelihood of the data under the decoder. */
+  readonly reconstruction: Scalar;
+  /** KL(q(latent | data) || prior). */
+  readonly kl: Scalar;
+}
+
+/**
+ * A model of the stage-1 latent codes `z` (the second stage). The default is the Two-Stage VAE's
+ * `mlp` VAE, but anything with a trainable loss and a sampler fits (a flow, a mixture, ...).
+ */
+export interface SecondStage extends Module {
+  /** Dimension of `z` (the stage-1 latent). */
+  readonly latentDim: number;
+  /** The loss on a batch of codes `[B, latentDim]`; the orchestrator minimises `loss`. */
+  loss(z: Tensor2D, options: ForwardOptions): LossTerms;
+  /** Draws `n` codes `z` `[n, latentDim]` from the model. */
+  sample(n: number, options?: { readonly seed?: number }): Tensor2D;
+  /** Scalars worth logging per epoch (e.g. `{ gamma: 0.01 }`). */
+  diagnostics?(): Record<string, number>;
+}
+
+/** One split of a dataset, held in memory in its compact storage type. */
+export interface DataSplit {
+  /** Number of examples. */
+  readonly size: number;
+  /** Shape of one example; vectors use `[1, 1, d]`. */
+  readonly shape: ImageShape;
+  /**
+   * Example data, `size * H * W * C` values in row-major NHWC order. `Uint8Array` holds pixels
+   * 0..255 (scaled to [0, 1] when batched); `Float32Array` holds values used as they are.
+   */
+  readonly data: Uint8Array | Float32Array;
+  /** Class labels, when the dataset has them. */
+  readonly labels?: Int32Array;
+}
+
+/** Which split of a dataset. */
+export type SplitName = 'train' | 'test';
+
+/** A dataset plugin: loads splits on demand. */
+export interface Dataset {
+  readonly name: string;
+  /** Shape of one example. */
+  readonly shape: ImageShape;
+  /** Number of classes, when labelled. */
+  readonly numClasses?: number;
+  /** Loads (and caches) one split. */
+  load(split: SplitName): Promise<DataSplit>;
+}
+
+/** Progress of a long operation. */
+export interface Progress {
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Maps images to feature vectors, for FID / KID. */
+export interface FeatureExtractor {
+  readonly name: string;
+  readonly featureDim: number;
+  /** Images `[B, H, W, C]` as floats in [0, 1] to features `[B, featureDim]`. */
+  extract(images: Tensor4D): Promise<Tensor2D>;
+  dispose(): void;
+}
+
+/**
+ * Anything that samples images: a one- or two-stage VAE, a GAN baseline. Comparison apps treat
+ * them alike.
+ */
+export interface Generator {
+  readonly name: string;
+  readonly outputShape: ImageShape;
+  /** Draws `n` images `[n, H, W, C]` in [0, 1]. */
+  generate(n: number, options?: { readonly seed?: number; readonly batchSize?: number }): Promise<Tensor4D>;
+  dispose(): void;
+}
+
+/** Scalars reported during training. */
+export type TrainingLogs = Readonly<Record<string, number>>;
+
+/** Hooks called during training; every hook is optional and may be async. */
+export interface TrainingCallback {
+  onTrainBegin?(info: {
+    readonly stage: string;
+    readonly epochs: number;
+    readonly stepsPerEpoch: number;
+  }): void | Promise<void>;
+  onEpochBegin?(epoch: number, info: { readonly stage: string }): void | Promise<void>;
+  onBatchEnd?(
+    step: number,
+    logs: TrainingLogs,
+    info: { readonly stage: string; readonly epoch: number },
+  ): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs: TrainingLogs, info: { readonly stage: string }): void | Promise<void>;
+  onCheckpoint?(path: string, info: { readonly stage: string; readonly epoch: number }): void | Promise<void>;
+  onTrainEnd?(logs: TrainingLogs, info: { readonly stage: string }): void | Promise<void>;
+}
+
+/** Passed to every plugin factory. */
+export interface PluginContext {
+  readonly logger: Logger;
+}
