@@ -37,7 +37,7 @@ const pkg = {
   scripts: {
     build: 'tsup',
     typecheck: 'tsc -p tsconfig.json',
-    test: 'vitest run --project ' + name,
+    test: `vitest run --project ${name}`,
     publint: 'publint --strict',
   },
   dependencies: {},
