@@ -2,6 +2,7 @@
  * @tsvae/backend: picks the fastest working TensorFlow.js backend at run time and says why, and
  * registers the wasm kernels that make conv-net training work and fast.
  */
+export { adam, FusedAdamOptimizer } from './adam';
 export {
   BACKEND_ORDER,
   BackendUnavailableError,

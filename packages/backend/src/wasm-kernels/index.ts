@@ -6,10 +6,16 @@ import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '
 import { makeBatchMatMulConfig } from './batch-mat-mul';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { makeConv2DBackpropInputConfig } from './conv2d-backprop-input';
+import { makeTileConfig } from './tile';
 import { stockKernel, WASM } from './util';
 
 /** The kernels that {@link registerWasmTrainingKernels} registers for the wasm backend. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'BatchMatMul', 'Conv2DBackpropInput'] as const;
+export const WASM_TRAINING_KERNELS = [
+  'Conv2DBackpropFilter',
+  'BatchMatMul',
+  'Conv2DBackpropInput',
+  'Tile',
+] as const;
 
 /** Name of a kernel registered by {@link registerWasmTrainingKernels}. */
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -24,7 +30,7 @@ function replace(config: KernelConfig): void {
 
 /**
  * Registers the wasm kernels that make conv-net training work (Conv2DBackpropFilter) and fast
- * (BatchMatMul with transposes and Conv2DBackpropInput on XNNPACK). Idempotent. Safe to call
+ * (BatchMatMul with transposes and Conv2DBackpropInput on XNNPACK, Tile by block copies). Idempotent. Safe to call
  * before or after `tf.setBackend('wasm')`; {@link initBackend} calls it when it picks wasm.
  *
  * @returns the names of the kernels now registered by this package
@@ -37,6 +43,8 @@ export function registerWasmTrainingKernels(): readonly WasmTrainingKernel[] {
   if (bmm !== undefined) replace(makeBatchMatMulConfig(bmm));
   const cbi = stock.get('Conv2DBackpropInput');
   if (cbi !== undefined) replace(makeConv2DBackpropInputConfig(cbi));
+  const tile = stock.get('Tile');
+  if (tile !== undefined) replace(makeTileConfig(tile));
   registered = true;
   return WASM_TRAINING_KERNELS;
 }

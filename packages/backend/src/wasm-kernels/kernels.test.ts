@@ -282,3 +282,56 @@ describe('gradients of a small conv VAE loss', () => {
     for (let i = 0; i < cpu.length; i++) expectClose(wasm[i]!, cpu[i]!, 1e-5);
   });
 });
+
+describe('Tile', () => {
+  const cases: Array<[number[], number[]]> = [
+    [
+      [1, 1, 1, 5],
+      [3, 4, 2, 1],
+    ],
+    [
+      [2, 3],
+      [2, 2],
+    ],
+    [
+      [3, 1],
+      [1, 4],
+    ],
+    [
+      [2, 1, 3],
+      [2, 3, 1],
+    ],
+    [[4], [3]],
+    [
+      [2, 3, 2],
+      [1, 1, 1],
+    ],
+    [
+      [1, 2, 1, 3],
+      [2, 1, 3, 2],
+    ],
+  ];
+  it.each(cases)('tile %j by %j', async (shape, reps) => {
+    await compare([[values(size(shape), 9), shape]], (x) => tf.tile(x!, reps), 0);
+    await tf.setBackend('wasm');
+    const i = tf.tile(
+      tf.tensor(
+        Array.from({ length: size(shape) }, (_, k) => k),
+        shape,
+        'int32',
+      ),
+      reps,
+    );
+    await tf.setBackend('cpu');
+    const e = tf.tile(
+      tf.tensor(
+        Array.from({ length: size(shape) }, (_, k) => k),
+        shape,
+        'int32',
+      ),
+      reps,
+    );
+    expect(Array.from(i.dataSync())).toEqual(Array.from(e.dataSync()));
+    tf.dispose([i, e]);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * Adam with a fused update on the wasm backend.
+ *
+ * tfjs's AdamOptimizer spends about a dozen full passes over every parameter per step (mul, add,
+ * square, div, sqrt, assign...), each a separate kernel: for the 13M-parameter stage-1 net that is
+ * most of a training step. On wasm this subclass does the whole update in one pass in JS over the
+ * wasm heap: the moments are updated in place, the new value is written to a fresh buffer (never in
+ * place: XNNPACK caches packed weights by tensor id). Other backends use the stock update. State,
+ * `getWeights` / `setWeights` and serialisation are the stock AdamOptimizer's.
+ */
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import {
+  AdamOptimizer,
+  backend as activeBackend,
+  engine,
+  getBackend,
+  mul,
+  type Tensor,
+  tidy,
+  type Variable,
+  zerosLike,
+} from '@tensorflow/tfjs-core';
+
+/** What `Optimizer.applyGradients` receives (tfjs-core does not export these two types). */
+type VariableGradients = Parameters<AdamOptimizer['applyGradients']>[0];
+
+interface Slot {
+  originalName: string;
+  variable: Variable;
+}
+
+/** The stock optimizer's private state (tfjs-core 4.22). */
+interface AdamState {
+  accBeta1: Variable;
+  accBeta2: Variable;
+  accumulatedFirstMoment: Array<Slot | undefined>;
+  accumulatedSecondMoment: Array<Slot | undefined>;
+}
+
+/**
+ * `tf.train.adam` with a one-pass update on the wasm backend (identical arithmetic, in float64
+ * per element, rounded to float32 once). Use it wherever `tf.train.adam` would be used.
+ */
+export class FusedAdamOptimizer extends AdamOptimizer {
+  /** Number of steps done by the fused path (for tests and benchmarks). */
+  fusedSteps = 0;
+
+  override applyGradients(variableGradients: VariableGradients): void {
+    if (getBackend() !== 'wasm') {
+      super.applyGradients(variableGradients);
+      return;
+    }
+    const backend = activeBackend() as unknown as BackendWasm;
+    const names = Array.isArray(variableGradients)
+      ? variableGradients.map((v) => v.name)
+      : Object.keys(variableGradients);
+    const grads: Array<Tensor | undefined> = names.map((name, i) =>
+      Array.isArray(variableGradients) ? variableGradients[i]?.tensor : variableGradients[name],
+    );
+    const values = names.map((name) => engine().registeredVariables[name]);
+    const onWasm = (t: Tensor | undefined) => t === undefined || backend.dataIdMap.has(t.dataId);
+    if (!values.every((v) => v !== undefined && v.dtype === 'float32' && onWasm(v)) || !grads.every(onWasm)) {
+      super.applyGradients(variableGradients);
+      return;
+    }
+    const state = this as unknown as AdamState;
+    const b1 = this.beta1;
+    const b2 = this.beta2;
+    const eps = this.epsilon;
+    const lr = this.learningRate;
+    // accBeta = beta^t for the step being taken (the stock update uses it before multiplying)
+    const c1 = Math.fround(1 - (state.accBeta1.dataSync()[0] ?? 0));
+    const c2 = Math.fround(1 - (state.accBeta2.dataSync()[0] ?? 0));
+    for (let i = 0; i < names.length; i++) {
+      const value = values[i]!;
+      if (state.accumulatedFirstMoment[i] == null) {
+        state.accumulatedFirstMoment[i] = {
+          originalName: `${names[i]}/m`,
+          variable: tidy(() => zerosLike(value).variable(false)),
+        };
+      }
+      if (state.accumulatedSecondMoment[i] == null) {
+        state.accumulatedSecondMoment[i] = {
+          originalName: `${names[i]}/v`,
+          variable: tidy(() => zerosLike(value).variable(false)),
+        };
+      }
+      const grad = grads[i];
+      if (grad === undefined || grad === null) continue;
+      const m = state.accumulatedFirstMoment[i]!.variable;
+      const v = state.accumulatedSecondMoment[i]!.variable;
+      const out = backend.makeOutput(value.shape, 'float32');
+      // views after the allocation (it may grow the heap)
+      const gv = backend.typedArrayFromHeap(grad) as Float32Array;
+      const mv = backend.typedArrayFromHeap(m) as Float32Array;
+      const vv = backend.typedArrayFromHeap(v) as Float32Array;
+      const wv = backend.typedArrayFromHeap(value) as Float32Array;
+      const ov = backend.typedArrayFromHeap(out) as Float32Array;
+      const n = wv.length;
+      for (let j = 0; j < n; j++) {
+        const g = gv[j]!;
+        const mj = b1 * mv[j]! + (1 - b1) * g;
+        const vj = b2 * vv[j]! + (1 - b2) * g * g;
+        mv[j] = mj;
+        vv[j] = vj;
+        ov[j] = wv[j]! - (lr * (mj / c1)) / (Math.sqrt(vj / c2) + eps);
+      }
+      const next = engine().makeTensorFromTensorInfo(out);
+      value.assign(next);
+      next.dispose();
+    }
+    tidy(() => {
+      state.accBeta1.assign(mul(state.accBeta1, b1));
+      state.accBeta2.assign(mul(state.accBeta2, b2));
+    });
+    this.incrementIterations();
+    this.fusedSteps += 1;
+  }
+}
+
+/**
+ * Creates a {@link FusedAdamOptimizer}; same signature and defaults as `tf.train.adam`.
+ *
+ * @example
+ * ```ts
+ * const opt = adam(1e-4);
+ * opt.minimize(() => loss(batch), false, variables);
+ * ```
+ */
+export function adam(learningRate = 0.001, beta1 = 0.9, beta2 = 0.999, epsilon?: number): FusedAdamOptimizer {
+  return new FusedAdamOptimizer(learningRate, beta1, beta2, epsilon);
+}
