@@ -5,6 +5,7 @@
  *
  *   node bench/backend-vs-torch.mjs [--rounds 5] [--s1-steps 12] [--s2-steps 60] [--threads N]
  *                                   [--no-torch] [--profile] [--python /usr/bin/python3]
+ *                                   [--tfjs-node path/to/node_modules/@tensorflow/tfjs-node]
  *
  * Builds @tsvae/backend first when its dist/ is missing. TSVAE_BACKEND picks the tfjs backend;
  * TSVAE_TORCH_THREADS the torch threads (default: all cores). Prints medians and ratios.
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     python: { type: 'string', default: '/usr/bin/python3' },
+    'tfjs-node': { type: 'string' },
   },
 });
 const rounds = Number(args.rounds);
@@ -75,7 +77,17 @@ function startTorch() {
 // ---------------------------------------------------------------------------------------------
 // tfjs side
 // ---------------------------------------------------------------------------------------------
-const info = await initBackend(args.threads === undefined ? {} : { threads: Number(args.threads) });
+// --tfjs-node: a tfjs-node installed elsewhere (e.g. provisioned by tools/provision-libtensorflow.sh)
+const nodeDir = args['tfjs-node'] && path.resolve(args['tfjs-node']);
+const info = await initBackend({
+  ...(args.threads === undefined ? {} : { threads: Number(args.threads) }),
+  ...(nodeDir
+    ? {
+        loadModule: (s) => import(s === '@tensorflow/tfjs-node' ? path.join(nodeDir, 'dist/index.js') : s),
+        resolveModule: (s) => s === '@tensorflow/tfjs-node',
+      }
+    : {}),
+});
 const stage1 = makeStage1();
 const stage2 = makeStage2();
 const opt1 = adam(1e-4);
@@ -158,7 +170,9 @@ function profileStage(stage, steps) {
     tf.registerKernel(k);
   }
   const rows = [...times.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15);
-  console.log(`\nper-kernel profile (nested kernels counted in both), ${stage}, ${steps} steps, ${(total / steps).toFixed(0)} ms/step:`);
+  console.log(
+    `\nper-kernel profile (nested kernels counted in both), ${stage}, ${steps} steps, ${(total / steps).toFixed(0)} ms/step:`,
+  );
   for (const [name, e] of rows) {
     console.log(
       `  ${name.padEnd(24)} ${(e.ms / steps).toFixed(1).padStart(7)} ms/step  ${(e.calls / steps).toFixed(0).padStart(4)} calls/step  ${((100 * e.ms) / total).toFixed(0).padStart(3)}%`,
