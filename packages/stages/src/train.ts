@@ -1,0 +1,442 @@
+import * as tf from '@tensorflow/tfjs-core';
+// Training needs every op's gradient; tfjs-core registers them only on this import.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import type { DataSplit, Logger, Rng, SecondStage, TrainingCallback } from '@tsvae/core';
+import { silentLogger } from '@tsvae/core';
+import type { PartialEpoch } from './checkpoint';
+import { learningRateAt } from './config';
+import { gatherBatch, permutation, stepsPerEpoch } from './data';
+import { NonFiniteLossError } from './errors';
+import { createStageOptimizer, type StageOptimizer, setLearningRate } from './optimizer';
+import { withSeededMathRandom } from './random';
+import type { Stage1Model } from './vae';
+
+/** One line of `metrics.jsonl`: a finished epoch of one stage. */
+export interface EpochMetrics {
+  readonly stage: 'stage1' | 'stage2';
+  /** 1-based: the number of epochs of this stage done. */
+  readonly epoch: number;
+  /** Mean over the epoch's steps of the minimised loss (reconstruction + kl). */
+  readonly loss: number;
+  readonly reconstruction: number;
+  readonly kl: number;
+  /** gamma at the end of the epoch (stage 1: the decoder's; stage 2: gamma_z when reported). */
+  readonly gamma: number | null;
+  /** Stage 1: latent dimensions whose mean encoder variance is below the threshold. */
+  readonly activeDims: number | null;
+  /** Stage 1: mean squared error of `decode(mu(x))` against `x` on the diagnostics subset. */
+  readonly reconMse: number | null;
+  readonly lr: number;
+  readonly steps: number;
+  readonly seconds: number;
+  /** Extra scalars (e.g. a second stage's `diagnostics()`). */
+  readonly extra?: Readonly<Record<string, number>>;
+}
+
+/** What a training step's loss function returns (scalars; `gamma` optional). */
+export interface StepTerms {
+  readonly loss: tf.Scalar;
+  readonly reconstruction: tf.Scalar;
+  readonly kl: tf.Scalar;
+  readonly gamma?: tf.Scalar;
+}
+
+/** Where training is when a checkpoint is asked for. */
+export interface LoopState {
+  readonly stage: 'stage1' | 'stage2';
+  /** Next epoch (0-based) and step to run. */
+  readonly epoch: number;
+  readonly step: number;
+  /** The current epoch's order of examples (when mid-epoch). */
+  readonly permutation: Int32Array | null;
+  readonly partial: PartialEpoch | null;
+  readonly reason: 'epoch' | 'abort';
+  readonly optimizer: StageOptimizer;
+  readonly learningRate: number;
+}
+
+/** Options shared by {@link trainStage1} and {@link trainStage2}. */
+export interface StageTrainOptions {
+  readonly epochs: number;
+  readonly batchSize: number;
+  /** Initial learning rate (default 1e-4). */
+  readonly lr?: number;
+  /** Halve the learning rate every this many epochs (default: never). */
+  readonly lrEpochs?: number;
+  /** Every random choice (shuffles, noise) comes from this generator. */
+  readonly rng: Rng;
+  /** An optimizer to continue with (default: a fresh Adam). */
+  readonly optimizer?: StageOptimizer;
+  /** Where to start (default epoch 0, step 0); `permutation` and `partial` continue an epoch. */
+  readonly start?: {
+    readonly epoch: number;
+    readonly step: number;
+    readonly permutation?: Int32Array | null;
+    readonly partial?: PartialEpoch | null;
+  };
+  readonly logger?: Logger;
+  readonly callbacks?: readonly TrainingCallback[];
+  /** When aborted, training checkpoints (through `checkpoint`) and returns `status: 'aborted'`. */
+  readonly signal?: AbortSignal;
+  /** Saves a checkpoint; returns its path. Called at epoch ends (see `checkpointEvery`) and on abort. */
+  readonly checkpoint?: (state: LoopState) => Promise<string>;
+  /** Checkpoint every this many epochs (default 1) and always after the last epoch. */
+  readonly checkpointEvery?: number;
+  /** The last good checkpoint so far (named in errors). */
+  readonly lastCheckpoint?: string | null;
+  /** Called after each epoch with its metrics (after the callbacks). */
+  readonly onEpochMetrics?: (metrics: EpochMetrics) => void | Promise<void>;
+}
+
+/** How a stage ended. */
+export interface StageResult {
+  readonly status: 'completed' | 'aborted';
+  readonly metrics: EpochMetrics[];
+  readonly lastCheckpoint: string | null;
+  /** The optimizer (owned by the caller, who disposes it). */
+  readonly optimizer: StageOptimizer;
+}
+
+interface LoopSpec {
+  readonly stage: 'stage1' | 'stage2';
+  readonly n: number;
+  readonly variables: () => tf.Variable[];
+  /** Draws the step's randomness from `rng`, builds its inputs, returns its loss function. */
+  prepareStep(indices: Int32Array, rng: Rng): { lossFn: () => StepTerms; dispose: () => void };
+  epochDiagnostics(): {
+    gamma: number | null;
+    activeDims: number | null;
+    reconMse: number | null;
+    extra?: Record<string, number>;
+  };
+}
+
+async function callAll(
+  callbacks: readonly TrainingCallback[] | undefined,
+  fn: (c: TrainingCallback) => void | Promise<void>,
+): Promise<void> {
+  for (const c of callbacks ?? []) await fn(c);
+}
+
+async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<StageResult> {
+  const logger = opts.logger ?? silentLogger;
+  const { stage } = spec;
+  const batchSize = opts.batchSize;
+  const steps = stepsPerEpoch(spec.n, batchSize);
+  if (steps === 0 && opts.epochs > 0) {
+    throw new RangeError(`${stage}: ${spec.n} examples make no batch of ${batchSize}; lower the batch size`);
+  }
+  const lr0 = opts.lr ?? 1e-4;
+  const lrEpochs = opts.lrEpochs ?? Number.POSITIVE_INFINITY;
+  const optimizer = opts.optimizer ?? createStageOptimizer(lr0);
+  const every = opts.checkpointEvery ?? 1;
+  const variables = spec.variables();
+  const metrics: EpochMetrics[] = [];
+  let lastCheckpoint = opts.lastCheckpoint ?? null;
+  const start = opts.start ?? { epoch: 0, step: 0 };
+
+  await callAll(opts.callbacks, (c) =>
+    c.onTrainBegin?.({ stage, epochs: opts.epochs, stepsPerEpoch: steps }),
+  );
+  for (let epoch = start.epoch; epoch < opts.epochs; epoch++) {
+    const resuming = epoch === start.epoch && start.step > 0;
+    const lr = learningRateAt(lr0, lrEpochs, epoch);
+    setLearningRate(optimizer, lr);
+    const perm = resuming && start.permutation ? start.permutation : permutation(spec.n, opts.rng);
+    const sums: Record<string, number> = resuming && start.partial ? { ...start.partial.sums } : {};
+    let seconds = resuming && start.partial ? start.partial.seconds : 0;
+    const firstStep = resuming ? start.step : 0;
+    await callAll(opts.callbacks, (c) => c.onEpochBegin?.(epoch, { stage }));
+    for (let step = firstStep; step < steps; step++) {
+      if (opts.signal?.aborted) {
+        if (opts.checkpoint) {
+          lastCheckpoint = await opts.checkpoint({
+            stage,
+            epoch,
+            step,
+            permutation: perm,
+            partial: { sums, seconds },
+            reason: 'abort',
+            optimizer,
+            learningRate: lr,
+          });
+        }
+        logger.info('training interrupted', { stage, epoch: epoch + 1, step, checkpoint: lastCheckpoint });
+        return { status: 'aborted', metrics, lastCheckpoint, optimizer };
+      }
+      const t0 = performance.now();
+      const indices = perm.subarray(step * batchSize, (step + 1) * batchSize);
+      const prepared = spec.prepareStep(indices, opts.rng);
+      const mathSeed = opts.rng.seed();
+      let aux: tf.Tensor1D | undefined;
+      let values: Float32Array | Int32Array | Uint8Array;
+      let grads: tf.NamedTensorMap = {};
+      let value: tf.Scalar | undefined;
+      try {
+        const out = withSeededMathRandom(mathSeed, () =>
+          tf.variableGrads(() => {
+            const t = prepared.lossFn();
+            aux = tf.keep(tf.stack([t.reconstruction, t.kl, t.gamma ?? tf.scalar(0)]) as tf.Tensor1D);
+            return t.loss;
+          }, variables),
+        );
+        grads = out.grads;
+        value = out.value;
+        const stats = tf.tidy(() => {
+          const gsq = tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))));
+          return tf.concat([tf.reshape(value as tf.Scalar, [1]), aux as tf.Tensor1D, tf.reshape(gsq, [1])]);
+        });
+        values = await stats.data();
+        stats.dispose();
+      } finally {
+        prepared.dispose();
+      }
+      const [loss, recon, kl, gamma, gradSq] = Array.from(values, Number) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      const named: Record<string, number> = { loss, reconstruction: recon, kl, gradNormSq: gradSq };
+      if (spec.stage === 'stage1' || gamma !== 0) named['gamma'] = gamma;
+      if (!Object.values(named).every(Number.isFinite)) {
+        tf.dispose([value, aux, ...Object.values(grads)]);
+        throw new NonFiniteLossError(stage, epoch, step, named, lastCheckpoint);
+      }
+      optimizer.applyGradients(
+        variables.map((v) => ({ name: v.name, tensor: grads[v.name] ?? tf.zerosLike(v) })),
+      );
+      tf.dispose([value, aux, ...Object.values(grads)]);
+      for (const k of ['loss', 'reconstruction', 'kl'] as const)
+        sums[k] = (sums[k] ?? 0) + (named[k] as number);
+      sums['steps'] = (sums['steps'] ?? 0) + 1;
+      seconds += (performance.now() - t0) / 1000;
+      await callAll(opts.callbacks, (c) => c.onBatchEnd?.(step, { ...named, lr }, { stage, epoch }));
+    }
+    const t1 = performance.now();
+    const diag = spec.epochDiagnostics();
+    seconds += (performance.now() - t1) / 1000;
+    const nSteps = sums['steps'] ?? 0;
+    const m: EpochMetrics = {
+      stage,
+      epoch: epoch + 1,
+      loss: (sums['loss'] ?? 0) / Math.max(1, nSteps),
+      reconstruction: (sums['reconstruction'] ?? 0) / Math.max(1, nSteps),
+      kl: (sums['kl'] ?? 0) / Math.max(1, nSteps),
+      gamma: diag.gamma,
+      activeDims: diag.activeDims,
+      reconMse: diag.reconMse,
+      lr,
+      steps: nSteps,
+      seconds,
+      ...(diag.extra ? { extra: diag.extra } : {}),
+    };
+    metrics.push(m);
+    const logs: Record<string, number> = {
+      loss: m.loss,
+      reconstruction: m.reconstruction,
+      kl: m.kl,
+      lr,
+      seconds,
+    };
+    if (m.gamma !== null) logs['gamma'] = m.gamma;
+    if (m.activeDims !== null) logs['activeDims'] = m.activeDims;
+    if (m.reconMse !== null) logs['reconMse'] = m.reconMse;
+    await opts.onEpochMetrics?.(m);
+    await callAll(opts.callbacks, (c) => c.onEpochEnd?.(epoch, logs, { stage }));
+    logger.debug('epoch done', { ...m });
+    if (opts.checkpoint && ((epoch + 1) % every === 0 || epoch + 1 === opts.epochs)) {
+      lastCheckpoint = await opts.checkpoint({
+        stage,
+        epoch: epoch + 1,
+        step: 0,
+        permutation: null,
+        partial: null,
+        reason: 'epoch',
+        optimizer,
+        learningRate: lr,
+      });
+      const path = lastCheckpoint;
+      await callAll(opts.callbacks, (c) => c.onCheckpoint?.(path, { stage, epoch }));
+    }
+  }
+  const last = metrics.at(-1);
+  await callAll(opts.callbacks, (c) =>
+    c.onTrainEnd?.(last ? { loss: last.loss, reconstruction: last.reconstruction, kl: last.kl } : {}, {
+      stage,
+    }),
+  );
+  return { status: 'completed', metrics, lastCheckpoint, optimizer };
+}
+
+/** Per-epoch stage-1 diagnostics on a data subset (inference mode). */
+export interface Stage1Diagnostics {
+  /** Decoder gamma. */
+  readonly gamma: number;
+  /** Dimensions whose mean encoder variance is below `threshold`. */
+  readonly activeDims: number;
+  /** Mean encoder variance per latent dimension. */
+  readonly meanVariance: Float32Array;
+  /** Mean squared error of `decode(mu(x))` against `x`, per pixel. */
+  readonly reconMse: number;
+}
+
+/**
+ * Diagnostics of the theory: gamma, active latent dimensions (a dimension is active when its mean
+ * encoder variance over the data is below `threshold`, default 0.05; inactive ones sit near 1) and
+ * the reconstruction MSE, on `data` in inference mode.
+ */
+export function stage1Diagnostics(
+  vae: Stage1Model,
+  data: DataSplit,
+  options: { readonly threshold?: number; readonly batchSize?: number } = {},
+): Stage1Diagnostics {
+  const threshold = options.threshold ?? 0.05;
+  const batchSize = options.batchSize ?? 256;
+  const varSum = new Float64Array(vae.latentDim);
+  let sqErr = 0;
+  for (let start = 0; start < data.size; start += batchSize) {
+    const idx = Int32Array.from({ length: Math.min(batchSize, data.size - start) }, (_, i) => start + i);
+    const [v, e] = tf.tidy(() => {
+      const x = gatherBatch(data, idx);
+      const { mu, logSigma } = vae.encode(x, { training: false });
+      const vsum = tf.sum(tf.exp(tf.mul(logSigma, 2)), 0);
+      const xr = vae.decode(mu, { training: false });
+      return [vsum, tf.sum(tf.square(tf.sub(x, xr)))];
+    });
+    const vd = v.dataSync();
+    for (let j = 0; j < vae.latentDim; j++) varSum[j] = (varSum[j] as number) + (vd[j] as number);
+    sqErr += e.dataSync()[0] as number;
+    tf.dispose([v, e]);
+  }
+  const meanVariance = Float32Array.from(varSum, (s) => s / Math.max(1, data.size));
+  const d = data.shape[0] * data.shape[1] * data.shape[2];
+  return {
+    gamma: vae.gamma(),
+    activeDims: meanVariance.filter((v) => v < threshold).length,
+    meanVariance,
+    reconMse: sqErr / Math.max(1, data.size * d),
+  };
+}
+
+/**
+ * Trains a stage-1 VAE on `data` (Adam, `lr * 0.5^floor(epoch / lrEpochs)`, batches in a fresh
+ * seeded order each epoch, the remainder dropped). Per-epoch diagnostics run on the first
+ * `diagnostics.samples` examples.
+ */
+export function trainStage1(
+  vae: Stage1Model,
+  data: DataSplit,
+  options: StageTrainOptions & {
+    readonly diagnostics?: { readonly threshold?: number; readonly samples?: number };
+  },
+): Promise<StageResult> {
+  const diagSplit: DataSplit = {
+    size: Math.min(data.size, options.diagnostics?.samples ?? 1024),
+    shape: data.shape,
+    data: data.data,
+  };
+  return trainLoop(
+    {
+      stage: 'stage1',
+      n: data.size,
+      variables: () => vae.trainableVariables(),
+      prepareStep(indices, rng) {
+        const x = gatherBatch(data, indices);
+        const seed = rng.seed() + 1;
+        return { lossFn: () => vae.loss(x, { training: true, seed }), dispose: () => x.dispose() };
+      },
+      epochDiagnostics() {
+        const d = stage1Diagnostics(vae, diagSplit, {
+          threshold: options.diagnostics?.threshold ?? 0.05,
+          batchSize: Math.max(options.batchSize, 128),
+        });
+        return { gamma: d.gamma, activeDims: d.activeDims, reconMse: d.reconMse };
+      },
+    },
+    options,
+  );
+}
+
+/** The stage-1 posterior parameters of every example. */
+export interface EncodedDataset {
+  readonly size: number;
+  readonly latentDim: number;
+  /** `[size, latentDim]` row-major. */
+  readonly mu: Float32Array;
+  /** `[size, latentDim]` row-major, the encoder standard deviations. */
+  readonly sigma: Float32Array;
+}
+
+/**
+ * Encodes every example once (BatchNorm in inference mode): `mu_z` and `sigma_z` for stage 2.
+ */
+export function encodeDataset(
+  vae: Stage1Model,
+  data: DataSplit,
+  options: { readonly batchSize?: number } = {},
+): EncodedDataset {
+  const batchSize = options.batchSize ?? 256;
+  const k = vae.latentDim;
+  const mu = new Float32Array(data.size * k);
+  const sigma = new Float32Array(data.size * k);
+  for (let start = 0; start < data.size; start += batchSize) {
+    const idx = Int32Array.from({ length: Math.min(batchSize, data.size - start) }, (_, i) => start + i);
+    const [m, s] = tf.tidy(() => {
+      const p = vae.encode(gatherBatch(data, idx), { training: false });
+      return [p.mu, tf.exp(p.logSigma)];
+    });
+    mu.set(m.dataSync(), start * k);
+    sigma.set(s.dataSync(), start * k);
+    tf.dispose([m, s]);
+  }
+  return { size: data.size, latentDim: k, mu, sigma };
+}
+
+/**
+ * Trains a second stage on encoded data: every step draws fresh codes `z = mu + sigma * eps`
+ * (eps from `options.rng`).
+ */
+export function trainStage2(
+  model: SecondStage,
+  codes: EncodedDataset,
+  options: StageTrainOptions,
+): Promise<StageResult> {
+  const k = codes.latentDim;
+  return trainLoop(
+    {
+      stage: 'stage2',
+      n: codes.size,
+      variables: () => model.trainableVariables(),
+      prepareStep(indices, rng) {
+        const buf = new Float32Array(indices.length * k);
+        for (let b = 0; b < indices.length; b++) {
+          const row = (indices[b] as number) * k;
+          for (let j = 0; j < k; j++) {
+            buf[b * k + j] = (codes.mu[row + j] as number) + (codes.sigma[row + j] as number) * rng.normal();
+          }
+        }
+        const z = tf.tensor2d(buf, [indices.length, k]);
+        return {
+          lossFn: () => {
+            const t = model.loss(z, { training: true });
+            return { loss: t.loss, reconstruction: t.reconstruction, kl: t.kl };
+          },
+          dispose: () => z.dispose(),
+        };
+      },
+      epochDiagnostics() {
+        const extra = model.diagnostics?.() ?? {};
+        const g = extra['gamma'];
+        return {
+          gamma: typeof g === 'number' ? g : null,
+          activeDims: null,
+          reconMse: null,
+          ...(Object.keys(extra).length ? { extra } : {}),
+        };
+      },
+    },
+    options,
+  );
+}
