@@ -68,11 +68,23 @@ const imageShapeSchema = z
   .tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()])
   .readonly();
 
-const denseConfig = z.object({
-  latentDim: z.number().int().positive(),
-  imageShape: imageShapeSchema,
-  hidden: z.number().int().positive().default(32),
-});
+const denseConfig = z
+  .object({
+    latentDim: z.number().int().positive(),
+    /** Image shape `[H, W, C]`; `inputShape` (encoder) / `outputShape` (decoder) are accepted too. */
+    imageShape: imageShapeSchema.optional(),
+    inputShape: imageShapeSchema.optional(),
+    outputShape: imageShapeSchema.optional(),
+    hidden: z.number().int().positive().default(32),
+  })
+  .transform((c, ctx) => {
+    const imageShape = c.imageShape ?? c.inputShape ?? c.outputShape;
+    if (!imageShape) {
+      ctx.addIssue({ code: 'custom', path: ['imageShape'], message: 'imageShape [H, W, C] is required' });
+      return z.NEVER;
+    }
+    return { latentDim: c.latentDim, hidden: c.hidden, imageShape };
+  });
 
 /**
  * `tiny-dense` encoder: flatten -> dense(hidden, ReLU) -> dense mu, dense log sigma. For tests and
