@@ -6,6 +6,7 @@ import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '
 import { makeBatchMatMulConfig } from './batch-mat-mul';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { makeConv2DBackpropInputConfig } from './conv2d-backprop-input';
+import { makeMeanConfig, makeSumConfig } from './reduce';
 import { makeTileConfig } from './tile';
 import { stockKernel, WASM } from './util';
 
@@ -15,6 +16,8 @@ export const WASM_TRAINING_KERNELS = [
   'BatchMatMul',
   'Conv2DBackpropInput',
   'Tile',
+  'Sum',
+  'Mean',
 ] as const;
 
 /** Name of a kernel registered by {@link registerWasmTrainingKernels}. */
@@ -30,8 +33,8 @@ function replace(config: KernelConfig): void {
 
 /**
  * Registers the wasm kernels that make conv-net training work (Conv2DBackpropFilter) and fast
- * (BatchMatMul with transposes and Conv2DBackpropInput on XNNPACK, Tile by block copies). Idempotent. Safe to call
- * before or after `tf.setBackend('wasm')`; {@link initBackend} calls it when it picks wasm.
+ * (BatchMatMul with transposes and Conv2DBackpropInput on XNNPACK; Tile by block copies; Sum and
+ * Mean over leading axes without transposes). Idempotent. Safe to call before or after `tf.setBackend('wasm')`; {@link initBackend} calls it when it picks wasm.
  *
  * @returns the names of the kernels now registered by this package
  */
@@ -45,6 +48,10 @@ export function registerWasmTrainingKernels(): readonly WasmTrainingKernel[] {
   if (cbi !== undefined) replace(makeConv2DBackpropInputConfig(cbi));
   const tile = stock.get('Tile');
   if (tile !== undefined) replace(makeTileConfig(tile));
+  const sum = stock.get('Sum');
+  if (sum !== undefined) replace(makeSumConfig(sum));
+  const mean = stock.get('Mean');
+  if (mean !== undefined) replace(makeMeanConfig(mean));
   registered = true;
   return WASM_TRAINING_KERNELS;
 }

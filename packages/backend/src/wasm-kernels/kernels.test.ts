@@ -335,3 +335,21 @@ describe('Tile', () => {
     tf.dispose([i, e]);
   });
 });
+
+describe('Sum and Mean', () => {
+  const cases: Array<[number[], number | number[], boolean]> = [
+    [[6, 5], 0, false],
+    [[6, 5], [0], true],
+    [[3, 4, 5, 2], [0, 1, 2], false],
+    [[3, 4, 5, 2], [2, 0, 1], true],
+    [[3, 4, 5], [0, 1], false],
+    [[3, 4, 5], -1, false],
+    [[3, 4, 5], [1], false],
+    [[3, 4, 5], [0, 1, 2], false],
+    [[1, 7], 0, false],
+  ];
+  it.each(cases)('sum and mean of %j over %j keepDims=%s', async (shape, axis, keepDims) => {
+    await compare([[values(size(shape), 10), shape]], (x) => tf.sum(x!, axis, keepDims));
+    await compare([[values(size(shape), 11), shape]], (x) => tf.mean(x!, axis, keepDims));
+  });
+});
