@@ -24,7 +24,14 @@ function io(
   return {
     stdout: new Capture(options.tty ?? false),
     stderr: new Capture(),
-    ...(options.interrupt ? { onInterrupt: (h: () => void) => (h(), () => {}) } : {}),
+    ...(options.interrupt
+      ? {
+          onInterrupt: (h: () => void) => {
+            h();
+            return () => {};
+          },
+        }
+      : {}),
   };
 }
 
@@ -188,5 +195,19 @@ describe.runIf(existsSync(dist))('the built tsvae executable', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('train');
     expect(r.stdout).toContain('sample');
+  });
+
+  it('trains a tiny run end to end as a child process', () => {
+    const runDir = join(mkdtempSync(join(tmpdir(), 'tsvae-dist-')), 'run');
+    const r = spawnSync(process.execPath, [dist, 'train', ...TINY, '--run-dir', runDir], {
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n').at(-1)).toContain('"event":"done"');
+    expect(existsSync(join(runDir, 'samples', 'two-stage.png'))).toBe(true);
+    const bad = spawnSync(process.execPath, [dist, 'train', '--batch-size', '0'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--batch-size must be an integer >= 1, got "0"');
   });
 });

@@ -20,6 +20,7 @@ import {
   RunConfigError,
   RunDirectoryError,
   readRunRecord,
+  registerTinyPlugins,
   resolveRunConfig,
   sampleOneStage,
   sampleTwoStage,
@@ -586,6 +587,8 @@ function describeError(e: unknown): string {
  * ```
  */
 export async function main(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+  // The small test plugins of @tsvae/stages (tiny-dense, tiny-mlp, tiny-manifold): a run in seconds.
+  registerTinyPlugins();
   const result = { code: 0 };
   const program = buildProgram(io, result);
   try {

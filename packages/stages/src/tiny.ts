@@ -52,7 +52,7 @@ class DenseStack {
         if (!tf.util.arraysEqual(t.shape, v.shape)) {
           throw new Error(`setWeights: "${n}/${suffix}" has shape [${t.shape}], expected [${v.shape}]`);
         }
-        v.assign(t);
+        if (t !== v) v.assign(t);
       }
     }
   }

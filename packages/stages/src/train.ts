@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-// Training needs every op's gradient; tfjs-core registers them only on this import.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// Training needs every op's gradient. tfjs-core's Node build registers none; tfjs-layers' Node
+// build registers them all (tfjs-core's `dist/register_all_gradients` is not loadable by Node).
+import '@tensorflow/tfjs-layers';
 import type { DataSplit, Logger, Rng, SecondStage, TrainingCallback } from '@tsvae/core';
 import { silentLogger } from '@tsvae/core';
 import type { PartialEpoch } from './checkpoint';

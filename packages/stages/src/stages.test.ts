@@ -1,0 +1,203 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, type DataSplit, definePlugin, getRegistry, type SecondStage, z } from '@tsvae/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gatherBatch } from './data';
+import { createStageOptimizer, optimizerState, restoreOptimizerState } from './optimizer';
+import { loadRun, readMetrics, trainTwoStage } from './run';
+import { imageGridPng, sampleTwoStage } from './sample';
+import { tempDir, tinyRunConfig } from './test-helpers';
+import { registerTinyPlugins } from './tiny';
+import { encodeDataset, stage1Diagnostics, trainStage1 } from './train';
+import { builtinStage1Factory, composeStage1Vae } from './vae';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  registerTinyPlugins();
+});
+
+/** A user's own second stage: a diagonal Gaussian fitted by maximum likelihood (no KL term). */
+const diagGaussian = definePlugin({
+  kind: 'second-stage',
+  name: 'test-diag-gaussian',
+  configSchema: z.object({ latentDim: z.number().int().positive() }),
+  create({ latentDim }): SecondStage {
+    const mean = tf.variable(tf.zeros([latentDim]), true);
+    const logStd = tf.variable(tf.zeros([latentDim]), true);
+    return {
+      latentDim,
+      trainableVariables: () => [mean, logStd],
+      getWeights: () => [
+        { name: 'mean', tensor: mean },
+        { name: 'logStd', tensor: logStd },
+      ],
+      setWeights(ws) {
+        for (const w of ws) (w.name === 'mean' ? mean : logStd).assign(w.tensor);
+      },
+      countParams: () => 2 * latentDim,
+      dispose: () => tf.dispose([mean, logStd]),
+      loss: (zz) =>
+        tf.tidy(() => {
+          const d = tf.mul(tf.sub(zz, mean), tf.exp(tf.neg(logStd)));
+          const nll = tf.mean(tf.sum(tf.add(tf.mul(tf.square(d), 0.5), logStd), 1)) as tf.Scalar;
+          return { loss: nll, reconstruction: nll, kl: tf.scalar(0) };
+        }),
+      sample: (n, opts) =>
+        tf.tidy(
+          () =>
+            tf.add(
+              mean,
+              tf.mul(tf.exp(logStd), tf.randomNormal([n, latentDim], 0, 1, 'float32', opts?.seed)),
+            ) as tf.Tensor2D,
+        ),
+      diagnostics: () => ({ meanStd: tf.tidy(() => tf.mean(tf.exp(logStd)).dataSync()[0] as number) }),
+    };
+  },
+});
+
+describe('a user-supplied second stage', () => {
+  it('is created from the registry, trained and sampled through', async () => {
+    if (!getRegistry().has('second-stage', diagGaussian.name)) getRegistry().register(diagGaussian);
+    const dir = tempDir();
+    const r = await trainTwoStage({
+      runDir: dir,
+      config: tinyRunConfig({
+        stage2: { model: { name: 'test-diag-gaussian', config: {} }, epochs: 30, lr: 0.05 },
+      }),
+      createStage1: builtinStage1Factory,
+    });
+    expect(r.status).toBe('completed');
+    const m = readMetrics(dir).filter((x) => x.stage === 'stage2');
+    expect(m).toHaveLength(30);
+    expect(m.at(-1)?.extra?.['meanStd']).toBeTypeOf('number');
+    const run = await loadRun(dir, { createStage1: builtinStage1Factory });
+    const [mean] = run.secondStage.getWeights();
+    expect(Array.from(mean?.tensor.dataSync() ?? []).some((v) => v !== 0)).toBe(true);
+    run.dispose();
+    expect(r.samples.some((p) => p.endsWith('two-stage.png'))).toBe(true);
+  });
+});
+
+function manifoldSplit(n: number, seed: number): DataSplit {
+  // 8x8 images on a 2-d manifold: x = sigmoid(A u)
+  const rng = createRng(seed);
+  const d = 64;
+  const a = Array.from({ length: d * 2 }, () => rng.normal() * 2);
+  const data = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const u0 = rng.normal();
+    const u1 = rng.normal();
+    for (let p = 0; p < d; p++)
+      data[i * d + p] = 1 / (1 + Math.exp(-((a[2 * p] as number) * u0 + (a[2 * p + 1] as number) * u1)));
+  }
+  return { size: n, shape: [8, 8, 1], data };
+}
+
+describe('stage-1 diagnostics', () => {
+  it('counts active dimensions from the encoder variance, and measures reconstruction MSE', async () => {
+    const reg = getRegistry();
+    const vae = composeStage1Vae(
+      await reg.create('encoder', 'tiny-dense', { latentDim: 3, imageShape: [2, 2, 1], hidden: 4 }),
+      await reg.create('decoder', 'tiny-dense', { latentDim: 3, imageShape: [2, 2, 1], hidden: 4 }),
+    );
+    const data: DataSplit = { size: 5, shape: [2, 2, 1], data: new Uint8Array(20).fill(255) };
+    // encoder log sigma bias: dims 0, 1 active (variance e^-6, e^-4), dim 2 inactive (variance 1)
+    const enc = vae.encoder.getWeights();
+    const setBias = enc.map((w) =>
+      w.name === 'logSigma/bias'
+        ? { name: w.name, tensor: tf.tensor1d([-3, -2, 0]) }
+        : w.name === 'logSigma/kernel'
+          ? { name: w.name, tensor: tf.zerosLike(w.tensor) }
+          : w,
+    );
+    vae.encoder.setWeights(setBias);
+    const d = stage1Diagnostics(vae, data, { threshold: 0.05 });
+    const wantVar = [Math.exp(-6), Math.exp(-4), 1];
+    d.meanVariance.forEach((v, i) => expect(v).toBeCloseTo(wantVar[i] as number, 6));
+    expect(d.activeDims).toBe(2);
+    expect(stage1Diagnostics(vae, data, { threshold: 0.01 }).activeDims).toBe(1);
+    // MSE of decode(mu(x)) against all-ones images, recomputed here
+    const x = gatherBatch(data, [0, 1, 2, 3, 4]);
+    const want = tf.tidy(
+      () =>
+        tf
+          .mean(tf.square(tf.sub(x, vae.decode(vae.encode(x, { training: false }).mu, { training: false }))))
+          .dataSync()[0],
+    );
+    expect(d.reconMse).toBeCloseTo(want as number, 6);
+    expect(d.gamma).toBe(1);
+    x.dispose();
+    vae.dispose();
+  });
+
+  it('on data of intrinsic dimension 2, gamma falls and 2 latent dimensions stay active', async () => {
+    const reg = getRegistry();
+    const cfg = { latentDim: 5, imageShape: [8, 8, 1], hidden: 64 };
+    const vae = composeStage1Vae(
+      await reg.create('encoder', 'tiny-dense', cfg),
+      await reg.create('decoder', 'tiny-dense', cfg),
+    );
+    const data = manifoldSplit(512, 11);
+    const r = await trainStage1(vae, data, { epochs: 60, batchSize: 32, lr: 3e-3, rng: createRng(1) });
+    const gammas = r.metrics.map((m) => m.gamma as number);
+    expect(gammas.at(-1)).toBeLessThan(0.2 * (gammas[0] as number));
+    expect(r.metrics.at(-1)?.activeDims).toBe(2);
+    r.optimizer.dispose();
+    vae.dispose();
+  }, 120_000);
+});
+
+describe('encodeDataset and sampling', () => {
+  it('encodes every example (remainder included) in inference mode', async () => {
+    const reg = getRegistry();
+    const cfg = { latentDim: 3, imageShape: [4, 4, 1], hidden: 8 };
+    const vae = composeStage1Vae(
+      await reg.create('encoder', 'tiny-dense', cfg),
+      await reg.create('decoder', 'tiny-dense', cfg),
+    );
+    const data = manifoldSplit(10, 2);
+    const small: DataSplit = { size: 10, shape: [4, 4, 1], data: data.data.subarray(0, 160) };
+    const codes = encodeDataset(vae, small, { batchSize: 4 });
+    expect([codes.size, codes.latentDim, codes.mu.length]).toEqual([10, 3, 30]);
+    const p = vae.encode(gatherBatch(small, [9]), { training: false });
+    expect(Array.from(codes.mu.subarray(27, 30))).toEqual(Array.from(p.mu.dataSync()));
+    expect(Array.from(codes.sigma.subarray(27, 30))).toEqual(Array.from(tf.exp(p.logSigma).dataSync()));
+    const second = await reg.create('second-stage', 'tiny-mlp', { latentDim: 3 });
+    const a = sampleTwoStage(vae, second, 5, { seed: 9 });
+    const b = sampleTwoStage(vae, second, 5, { seed: 9 });
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+    const png = imageGridPng(a);
+    expect(png.subarray(1, 4)).toEqual(new Uint8Array([0x50, 0x4e, 0x47]));
+    tf.dispose([a, b, p.mu, p.logSigma]);
+    second.dispose();
+    vae.dispose();
+  });
+});
+
+describe('optimizer state', () => {
+  it('restores Adam so the next steps match exactly', async () => {
+    const run = async (restoreAfter: number | null) => {
+      const v = tf.variable(tf.tensor1d([1, -2, 3]));
+      let opt = createStageOptimizer(0.1);
+      for (let i = 0; i < 5; i++) {
+        if (i === restoreAfter) {
+          const s = await optimizerState(opt);
+          const copies = s.weights.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
+          s.dispose();
+          opt.dispose();
+          opt = createStageOptimizer(0.1);
+          await restoreOptimizerState(opt, copies);
+          tf.dispose(copies.map((c) => c.tensor));
+        }
+        const g = tf.tidy(() => tf.mul(v, tf.scalar(i + 1)));
+        opt.applyGradients([{ name: v.name, tensor: g }]);
+        g.dispose();
+      }
+      const out = Array.from(v.dataSync());
+      v.dispose();
+      opt.dispose();
+      return out;
+    };
+    expect(await run(3)).toEqual(await run(null));
+  });
+});
