@@ -113,7 +113,7 @@ describe('stage-1 diagnostics', () => {
     vae.encoder.setWeights(setBias);
     const d = stage1Diagnostics(vae, data, { threshold: 0.05 });
     const wantVar = [Math.exp(-6), Math.exp(-4), 1];
-    d.meanVariance.forEach((v, i) => expect(v).toBeCloseTo(wantVar[i] as number, 6));
+    for (const [i, v] of d.meanVariance.entries()) expect(v).toBeCloseTo(wantVar[i] as number, 6);
     expect(d.activeDims).toBe(2);
     expect(stage1Diagnostics(vae, data, { threshold: 0.01 }).activeDims).toBe(1);
     // MSE of decode(mu(x)) against all-ones images, recomputed here
