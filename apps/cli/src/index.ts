@@ -469,7 +469,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--resume <run-dir>', 'continue a run from its last checkpoint')
     .option('--seed <int>', 'seed of every random choice (preset: 0)', intOption('--seed'))
     .option('--stage1-epochs <int>', 'stage-1 epochs (quick 4, paper 400)', intOption('--stage1-epochs'))
-    .option('--stage2-epochs <int>', 'stage-2 epochs (quick 12, paper 800)', intOption('--stage2-epochs'))
+    .option('--stage2-epochs <int>', 'stage-2 epochs (quick 30, paper 800)', intOption('--stage2-epochs'))
     .option(
       '--stage1-lr <number>',
       'stage-1 learning rate (quick 1e-3, paper 1e-4)',

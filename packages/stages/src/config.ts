@@ -130,7 +130,7 @@ const PAPER_EPOCHS: Readonly<Record<string, readonly [number, number]>> = {
  * - `paper`: the recipe of Dai & Wipf (InfoGAN networks, κ = 64, batch 64, Adam lr 1e-4; stage 1
  *   400 epochs halving every 150, stage 2 800 epochs halving every 300; CIFAR-10 1000 / 2000).
  * - `quick`: minutes on a 2-core CPU to try things out: a 6,400-image subset, 4 stage-1 epochs
- *   and 12 stage-2 epochs with a smaller second stage (width 256), lr 1e-3 for both stages.
+ *   and 30 stage-2 epochs with a smaller second stage (width 256), lr 1e-3 for both stages.
  */
 export function presetConfig(preset: PresetName, dataset: string): RunConfigInput {
   if (preset === 'paper') {
@@ -172,7 +172,7 @@ export function presetConfig(preset: PresetName, dataset: string): RunConfigInpu
         lr: 1e-3,
         lrEpochs: 150,
       },
-      stage2: { model: { name: 'mlp', config: { width: 256 } }, epochs: 12, lr: 1e-3, lrEpochs: 300 },
+      stage2: { model: { name: 'mlp', config: { width: 256 } }, epochs: 30, lr: 1e-3, lrEpochs: 300 },
       diagnostics: { activeThreshold: 0.05, samples: 512 },
       checkpoint: { everyEpochs: 1, keep: 2 },
       samples: { count: 64, seed: 1234 },

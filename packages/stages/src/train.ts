@@ -205,10 +205,18 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
         tf.dispose([value, aux, ...Object.values(grads)]);
         throw new NonFiniteLossError(stage, epoch, step, named, lastCheckpoint);
       }
+      // A variable the loss does not reach gets a zero gradient, so Adam's slots keep their order.
+      const zeros: tf.Tensor[] = [];
       optimizer.applyGradients(
-        variables.map((v) => ({ name: v.name, tensor: grads[v.name] ?? tf.zerosLike(v) })),
+        variables.map((v) => {
+          const g = grads[v.name];
+          if (g) return { name: v.name, tensor: g };
+          const z0 = tf.zerosLike(v);
+          zeros.push(z0);
+          return { name: v.name, tensor: z0 };
+        }),
       );
-      tf.dispose([value, aux, ...Object.values(grads)]);
+      tf.dispose([value, aux, ...Object.values(grads), ...zeros]);
       for (const k of ['loss', 'reconstruction', 'kl'] as const)
         sums[k] = (sums[k] ?? 0) + (named[k] as number);
       sums['steps'] = (sums['steps'] ?? 0) + 1;
