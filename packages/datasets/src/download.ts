@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { type Logger, silentLogger } from '@tsvae/core';
+import { DownloadError } from './errors';
+
+/** Options for {@link download}. */
+export interface DownloadOptions {
+  /** The URL (http or https; redirects are followed). */
+  readonly url: string;
+  /** Final path. The data first goes to `<dest>.part`, renamed to `dest` only once verified. */
+  readonly dest: string;
+  /** Expected sha256 (hex) of the file; a mismatch deletes the download and throws. */
+  readonly sha256?: string;
+  /** Expected md5 (hex), for sources that publish only md5. */
+  readonly md5?: string;
+  /**
+   * An extra check of the complete `.part` file before it is renamed (e.g. the sha256 of its
+   * decompressed content, for mirrors that recompress); returns a problem or `undefined`.
+   */
+  readonly verify?: (file: string) => Promise<string | undefined> | string | undefined;
+  /** Attempts after an interrupted transfer (each resumes with an HTTP Range request). Default 5. */
+  readonly retries?: number;
+  /** Socket inactivity timeout in ms. Default 30000. */
+  readonly timeoutMs?: number;
+  /** Progress in bytes (`total` is 0 when unknown). */
+  readonly onProgress?: (done: number, total: number) => void;
+  readonly logger?: Logger;
+}
+
+/** The hex digest of a file. */
+export async function hashFile(file: string, algorithm: 'sha256' | 'md5' = 'sha256'): Promise<string> {
+  const h = createHash(algorithm);
+  await pipeline(createReadStream(file), h);
+  return h.digest('hex');
+}
+
+class Retryable extends Error {}
+
+function request(
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const mod = url.startsWith('https:') ? https : http;
+    const req = mod.get(url, { headers }, resolve);
+    req.setTimeout(timeoutMs, () => req.destroy(new Retryable(`no data for ${timeoutMs} ms`)));
+    req.on('error', (e) => reject(e instanceof Retryable ? e : new Retryable(e.message)));
+  });
+}
+
+async function verify(file: string, options: DownloadOptions): Promise<string | undefined> {
+  if (options.sha256) {
+    const got = await hashFile(file, 'sha256');
+    if (got !== options.sha256.toLowerCase())
+      return `sha256 mismatch: expected ${options.sha256}, got ${got}`;
+  }
+  if (options.md5) {
+    const got = await hashFile(file, 'md5');
+    if (got !== options.md5.toLowerCase()) return `md5 mismatch: expected ${options.md5}, got ${got}`;
+  }
+  return options.verify ? await options.verify(file) : undefined;
+}
+
+/**
+ * Downloads `url` to `dest`, resumably and safely:
+ * - bytes are written to `<dest>.part`; an interrupted transfer (dropped connection, timeout) is
+ *   retried with `Range: bytes=<have>-` and appended (a server that ignores Range restarts it);
+ * - when complete, the sha256 / md5 is checked; on a mismatch the partial file is deleted and a
+ *   {@link DownloadError} names the URL, the expected and the actual digest;
+ * - only a verified file is renamed to `dest`, so `dest` is never a half file.
+ * An existing `dest` that verifies is reused without any request. Returns `dest`.
+ */
+export async function download(options: DownloadOptions): Promise<string> {
+  const { url, dest } = options;
+  const logger = options.logger ?? silentLogger;
+  if (existsSync(dest)) {
+    const problem = await verify(dest, options);
+    if (!problem) return dest;
+    logger.warn(`existing ${dest} is invalid (${problem}); downloading again`);
+    rmSync(dest, { force: true });
+  }
+  mkdirSync(dirname(dest), { recursive: true });
+  const part = `${dest}.part`;
+  const retries = options.retries ?? 5;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  let lastError = '';
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    let have = existsSync(part) ? statSync(part).size : 0;
+    let target = url;
+    let res: http.IncomingMessage | undefined;
+    try {
+      for (let redirects = 0; ; redirects++) {
+        res = await request(target, have > 0 ? { Range: `bytes=${have}-` } : {}, timeoutMs);
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400 && res.headers.location && redirects < 10) {
+          res.resume();
+          target = new URL(res.headers.location, target).toString();
+          continue;
+        }
+        break;
+      }
+      const status = res.statusCode ?? 0;
+      if (status === 416 && have > 0) {
+        // Range not satisfiable: the .part may already be complete.
+        res.resume();
+        const problem = await verify(part, options);
+        if (!problem && (options.sha256 || options.md5 || options.verify)) break;
+        rmSync(part, { force: true });
+        lastError = 'server refused to resume (416)';
+        continue;
+      }
+      if (status !== 200 && status !== 206) {
+        res.resume();
+        if (status >= 500 || status === 429) throw new Retryable(`HTTP ${status}`);
+        throw new DownloadError(url, `HTTP ${status} ${res.statusMessage ?? ''}`.trim());
+      }
+      let flags = 'a';
+      if (status === 200) {
+        have = 0;
+        flags = 'w';
+      } else {
+        const m = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+        if (!m || Number(m[1]) !== have) {
+          res.resume();
+          rmSync(part, { force: true });
+          throw new Retryable(
+            `server resumed at the wrong offset (${res.headers['content-range'] ?? 'none'})`,
+          );
+        }
+      }
+      const length = Number(res.headers['content-length'] ?? Number.NaN);
+      const total = Number.isFinite(length) ? have + length : 0;
+      let done = have;
+      res.on('data', (chunk: Buffer) => {
+        done += chunk.length;
+        options.onProgress?.(done, total);
+      });
+      try {
+        await pipeline(res, createWriteStream(part, { flags }));
+      } catch (e) {
+        throw new Retryable(`connection dropped after ${done} bytes (${(e as Error).message})`);
+      }
+      if (total && done < total) throw new Retryable(`connection closed after ${done} of ${total} bytes`);
+      break;
+    } catch (e) {
+      if (!(e instanceof Retryable)) throw e;
+      lastError = e.message;
+      res?.destroy();
+      logger.warn(`download of ${url} interrupted (${e.message}); attempt ${attempt + 1} of ${retries + 1}`);
+      if (attempt === retries) {
+        throw new DownloadError(
+          url,
+          `gave up after ${retries + 1} attempts: ${lastError} (partial data kept in ${part})`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+    }
+  }
+  if (!existsSync(part)) throw new DownloadError(url, `no data received (${lastError})`);
+  const problem = await verify(part, options);
+  if (problem) {
+    rmSync(part, { force: true });
+    throw new DownloadError(url, `${problem}; the corrupt download was deleted`);
+  }
+  renameSync(part, dest);
+  return dest;
+}
