@@ -1,5 +1,5 @@
 import '@tensorflow/tfjs-backend-cpu';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,6 +160,12 @@ describe('tsvae CLI (in-process)', () => {
     expect(await main(['sample', '--run', join(root, 'missing'), '--backend', 'cpu'], noRun)).toBe(1);
     expect(noRun.stderr.text).toContain(join(root, 'missing', 'config.json'));
 
+    const resumeWithEpochs = io();
+    expect(
+      await main(['train', '--resume', join(root, 'run1'), '--stage1-epochs', '9'], resumeWithEpochs),
+    ).toBe(1);
+    expect(resumeWithEpochs.stderr.text).toContain('--stage1-epochs cannot be combined with it');
+
     const noConfigFile = io();
     expect(await main(['train', '--config', join(root, 'none.json'), '--print-config'], noConfigFile)).toBe(
       1,
@@ -206,6 +212,44 @@ describe.runIf(existsSync(dist))('the built tsvae executable', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n').at(-1)).toContain('"event":"done"');
     expect(existsSync(join(runDir, 'samples', 'two-stage.png'))).toBe(true);
+    const bad = spawnSync(process.execPath, [dist, 'train', '--batch-size', '0'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--batch-size must be an integer >= 1, got "0"');
+  });
+
+  it('saves a checkpoint on SIGINT, exits 130, and resumes', async () => {
+    const runDir = join(mkdtempSync(join(tmpdir(), 'tsvae-sigint-')), 'run');
+    const child = spawn(
+      process.execPath,
+      [dist, 'train', ...TINY, '--stage1-epochs', '500', '--run-dir', runDir],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((done) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"event":"epoch"') && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => done(c));
+    });
+    expect(err).toContain('interrupt: saving a checkpoint');
+    expect(code).toBe(130);
+    expect(out).toContain('"event":"interrupted"');
+    expect(listCheckpoints(runDir).length).toBeGreaterThan(0);
+    const r = spawnSync(process.execPath, [dist, 'train', '--resume', runDir, '--print-config'], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).stage1.epochs).toBe(500);
+  }, 60_000);
+
+  it('rejects bad values in the child process too', () => {
     const bad = spawnSync(process.execPath, [dist, 'train', '--batch-size', '0'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--batch-size must be an integer >= 1, got "0"');

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendInfo, type BackendRequest, describeBackend, initBackend } from '@tsvae/backend';
-import { getRegistry, type Logger, loadPlugins, PLUGIN_KINDS, PluginError } from '@tsvae/core';
+import { create, getRegistry, type Logger, loadPlugins, PLUGIN_KINDS, PluginError } from '@tsvae/core';
 import '@tsvae/datasets';
 import '@tsvae/layers';
 import {
@@ -253,6 +253,34 @@ async function runTrain(o: TrainOpts, io: CliIO): Promise<number> {
   await loadPluginModules(o.plugins, cwd);
   if (o.resume && o.runDir)
     throw new CliError('--resume takes the run directory; do not also pass --run-dir');
+  if (o.resume) {
+    const conflicting = (
+      [
+        ['seed', '--seed'],
+        ['stage1Epochs', '--stage1-epochs'],
+        ['stage2Epochs', '--stage2-epochs'],
+        ['stage1Lr', '--stage1-lr'],
+        ['stage2Lr', '--stage2-lr'],
+        ['batchSize', '--batch-size'],
+        ['latentDim', '--latent-dim'],
+        ['subset', '--subset'],
+        ['encoder', '--encoder'],
+        ['decoder', '--decoder'],
+        ['secondStage', '--second-stage'],
+        ['likelihood', '--likelihood'],
+        ['gammaConvention', '--gamma-convention'],
+        ['set', '--set'],
+        ['config', '--config'],
+      ] as const
+    ).filter(([k]) => o[k] !== undefined);
+    if (conflicting.length) {
+      throw new CliError(
+        `--resume continues the run with the config recorded in its config.json; ${conflicting
+          .map(([, flag]) => flag)
+          .join(', ')} cannot be combined with it`,
+      );
+    }
+  }
   let config: ReturnType<typeof resolveRunConfig> | undefined;
   let runDir: string;
   if (o.resume) {
@@ -374,7 +402,6 @@ async function runEncode(o: EncodeOpts, io: CliIO): Promise<number> {
   const runDir = resolve(cwd, o.run);
   const run = await loadRun(runDir);
   try {
-    const { create } = await import('@tsvae/core');
     const dataset = await create('dataset', run.config.dataset.name, run.config.dataset.config);
     const split = await dataset.load(o.split);
     const codes = encodeDataset(run.stage1, split, { batchSize: o.batchSize });

@@ -170,6 +170,27 @@ describe('trainTwoStage', () => {
     c?.dispose();
   });
 
+  it('resumes a run killed before its first checkpoint from the beginning', async () => {
+    const dir = tempDir();
+    let n = 0;
+    setBeforeRenameHook((tmp) => {
+      if (tmp.includes('ckpt-') && ++n === 1) throw new Error('simulated crash');
+    });
+    try {
+      await expect(trainTwoStage({ runDir: dir, config: tinyRunConfig(), createStage1 })).rejects.toThrow(
+        'simulated crash',
+      );
+    } finally {
+      setBeforeRenameHook(undefined);
+    }
+    expect(listCheckpoints(dir)).toEqual([]);
+    expect((await trainTwoStage({ runDir: dir, resume: true, createStage1 })).status).toBe('completed');
+    const want = finalWeights(reference);
+    const got = finalWeights(dir);
+    for (const [name, w] of want) expect(Array.from(got.get(name) ?? []), name).toEqual(Array.from(w));
+    expect(lossesOf(dir)).toEqual(lossesOf(reference));
+  });
+
   it('refuses to start a new run over an existing one, and to resume an empty directory', async () => {
     await expect(trainTwoStage({ runDir: reference, config: tinyRunConfig(), createStage1 })).rejects.toThrow(
       /already holds a run/,

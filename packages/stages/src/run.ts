@@ -240,12 +240,8 @@ export async function trainTwoStage(options: TrainTwoStageOptions): Promise<Trai
   if (options.resume) {
     config = readRunRecord(runDir).config;
     ckpt = loadLatestCheckpoint(runDir, logger);
-    if (!ckpt) {
-      throw new RunDirectoryError(
-        `Cannot resume: ${join(runDir, RUN_FILES.checkpoints)} holds no complete checkpoint`,
-        runDir,
-      );
-    }
+    // Killed before its first checkpoint: start the recorded run again from the beginning.
+    if (!ckpt) logger.info('no checkpoint yet: starting the recorded run from the beginning', { runDir });
   } else {
     config = parseRunConfig(options.config);
     if (existsSync(join(runDir, RUN_FILES.config))) {
@@ -263,7 +259,7 @@ export async function trainTwoStage(options: TrainTwoStageOptions): Promise<Trai
   const samples: string[] = [];
   let optimizer: StageOptimizer | null = null;
   try {
-    if (!options.resume) {
+    if (!ckpt) {
       const record: RunRecord = {
         format: 'tsvae-run',
         version: 1,

@@ -135,6 +135,7 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
   const metrics: EpochMetrics[] = [];
   let lastCheckpoint = opts.lastCheckpoint ?? null;
   const start = opts.start ?? { epoch: 0, step: 0 };
+  let lastYield = performance.now();
 
   await callAll(opts.callbacks, (c) =>
     c.onTrainBegin?.({ stage, epochs: opts.epochs, stepsPerEpoch: steps }),
@@ -149,6 +150,12 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
     const firstStep = resuming ? start.step : 0;
     await callAll(opts.callbacks, (c) => c.onEpochBegin?.(epoch, { stage }));
     for (let step = firstStep; step < steps; step++) {
+      // Let signal handlers (SIGINT) and timers run: tfjs reads resolve as microtasks, so without
+      // this a training loop never returns to the event loop.
+      if (performance.now() - lastYield > 50) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
       if (opts.signal?.aborted) {
         if (opts.checkpoint) {
           lastCheckpoint = await opts.checkpoint({
