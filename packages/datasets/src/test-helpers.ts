@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -53,4 +55,40 @@ export function meanStd(data: Uint8Array): { mean: number; std: number } {
   }
   const mean = s / data.length;
   return { mean, std: Math.sqrt(s2 / data.length - mean * mean) };
+}
+
+/** An RGB test image whose pixel (y, x) is (x * 8 + k, y * 8, (x + y) * 4) mod 256. */
+export function patternRgb(height: number, width: number, k = 0): Uint8Array {
+  const out = new Uint8Array(height * width * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      out[o] = (x * 8 + k) % 256;
+      out[o + 1] = (y * 8) % 256;
+      out[o + 2] = ((x + y) * 4) % 256;
+    }
+  return out;
+}
+
+function rgba(rgb: Uint8Array, n: number): Buffer {
+  const out = Buffer.alloc(n * 4);
+  for (let i = 0; i < n; i++) {
+    out[4 * i] = rgb[3 * i]!;
+    out[4 * i + 1] = rgb[3 * i + 1]!;
+    out[4 * i + 2] = rgb[3 * i + 2]!;
+    out[4 * i + 3] = 255;
+  }
+  return out;
+}
+
+/** PNG bytes of an RGB image (lossless). */
+export function encodePng(rgb: Uint8Array, height: number, width: number): Uint8Array {
+  const png = new PNG({ width, height });
+  rgba(rgb, width * height).copy(png.data);
+  return PNG.sync.write(png);
+}
+
+/** JPEG bytes of an RGB image. */
+export function encodeJpeg(rgb: Uint8Array, height: number, width: number, quality = 95): Uint8Array {
+  return jpeg.encode({ data: rgba(rgb, width * height), width, height }, quality).data;
 }
