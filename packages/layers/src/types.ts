@@ -1,5 +1,5 @@
-import type { Decoder, Encoder, ForwardOptions, GaussianParams, LossTerms, Module } from '@tsvae/core';
 import type { Scalar, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core';
+import type { Decoder, Encoder, ForwardOptions, GaussianParams, LossTerms, Module } from '@tsvae/core';
 
 /**
  * Decoder likelihood of a VAE:
