@@ -378,12 +378,17 @@ export class LearnedGamma extends layers.Layer {
 
   /** Builds the weight if needed (a standalone layer that never saw an input). */
   ensureBuilt(): void {
-    if (!this.built) this.build();
+    if (!this.built) {
+      // A concrete call builds the weight and marks the layer as used (so `dispose` works).
+      tf.tidy(() => {
+        this.apply(tf.zeros([1, 1]));
+      });
+    }
   }
 
   /** The scalar `logGamma` variable (the optimiser's). */
   logGamma(): tf.Variable {
-    this.ensureBuilt();
+    if (!this.variable) this.ensureBuilt();
     return (this.variable as LayerVariable).read() as tf.Variable;
   }
 
