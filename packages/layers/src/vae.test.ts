@@ -340,12 +340,16 @@ describe('stage-1 loss against a float64 reference', () => {
         // spectral-norm u vectors advanced by one power iteration
         for (const name of ['conv1', 'conv2', 'fc3', 'en4']) {
           const u = get(after, `encoder/${name}/u`).data;
-          (ref.us[name] as Float64Array).forEach((v, i) => expect(u[i]).toBeCloseTo(v, 5));
+          (ref.us[name] as Float64Array).forEach((v, i) => {
+            expect(u[i]).toBeCloseTo(v, 5);
+          });
         }
         // zero-debiased moving mean after the first update = the batch mean
         for (const name of ['bn2', 'bn3']) {
           const mm = get(after, `encoder/${name}/moving_mean`).data;
-          (ref.mus[name] as Float64Array).forEach((v, i) => expect(mm[i]).toBeCloseTo(v, 4));
+          (ref.mus[name] as Float64Array).forEach((v, i) => {
+            expect(mm[i]).toBeCloseTo(v, 4);
+          });
           expect(get(after, `encoder/${name}/step`).data[0]).toBe(1);
         }
       } else {
