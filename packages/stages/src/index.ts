@@ -62,6 +62,7 @@ export {
   type TrainTwoStageOptions,
   type TrainTwoStageResult,
   trainTwoStage,
+  vaeRunGenerator,
 } from './run';
 export {
   imageGridPng,
@@ -94,14 +95,18 @@ export {
   trainStage2,
 } from './train';
 export {
+  BUILTIN_STAGE1_FACTORY,
   builtinStage1Factory,
   composeStage1Vae,
   defaultStage1Factory,
   defaultStage1FactoryName,
   type GammaConvention,
+  LAYERS_STAGE1_FACTORY,
   type Likelihood,
   type Stage1Factory,
   type Stage1LossTerms,
   type Stage1Model,
   type Stage1Spec,
+  stage1FactoryFor,
+  stage1FactoryName,
 } from './vae';

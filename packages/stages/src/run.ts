@@ -1,16 +1,18 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   DataSplit,
+  Generator,
   ImageShape,
   Logger,
   NamedWeight,
+  PluginDefinition,
   PluginKind,
   SecondStage,
   TrainingCallback,
 } from '@tsvae/core';
-import { create, createRng, getRegistry, silentLogger } from '@tsvae/core';
+import { create, createRng, definePlugin, getRegistry, silentLogger, z } from '@tsvae/core';
 import pkg from '../package.json' with { type: 'json' };
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import {
@@ -31,9 +33,15 @@ import {
   type StageOptimizer,
 } from './optimizer';
 import { withSeededMathRandomAsync } from './random';
-import { sampleOneStage, sampleTwoStage, writeImageGrid } from './sample';
+import { sampleOneStage, sampleTwoStage, VaeGenerator, writeImageGrid } from './sample';
 import { type EpochMetrics, encodeDataset, type LoopState, trainStage1, trainStage2 } from './train';
-import { defaultStage1Factory, defaultStage1FactoryName, type Stage1Factory, type Stage1Model } from './vae';
+import {
+  defaultStage1Factory,
+  type Stage1Factory,
+  type Stage1Model,
+  stage1FactoryFor,
+  stage1FactoryName,
+} from './vae';
 
 /** The version of `@tsvae/stages`. */
 export const STAGES_VERSION: string = pkg.version;
@@ -153,7 +161,7 @@ export async function buildModels(
   const shapeCfg = { latentDim: config.latentDim, imageShape: [...imageShape] };
   const components: Record<string, ComponentRecord> = {
     stage1: {
-      plugin: factory === defaultStage1Factory ? defaultStage1FactoryName() : factory.name || 'custom',
+      plugin: stage1FactoryName(factory),
       config: { ...spec, imageShape: [...imageShape] },
     },
     encoder: {
@@ -234,11 +242,13 @@ function restoreModule(
 export async function trainTwoStage(options: TrainTwoStageOptions): Promise<TrainTwoStageResult> {
   const logger = options.logger ?? silentLogger;
   const { runDir } = options;
-  const factory = options.createStage1 ?? defaultStage1Factory;
+  let factory = options.createStage1 ?? defaultStage1Factory;
   let config: RunConfig;
   let ckpt: LoadedCheckpoint | null = null;
   if (options.resume) {
-    config = readRunRecord(runDir).config;
+    const record = readRunRecord(runDir);
+    config = record.config;
+    factory = options.createStage1 ?? resolveFactory(record, runDir);
     ckpt = loadLatestCheckpoint(runDir, logger);
     // Killed before its first checkpoint: start the recorded run again from the beginning.
     if (!ckpt) logger.info('no checkpoint yet: starting the recorded run from the beginning', { runDir });
@@ -251,7 +261,6 @@ export async function trainTwoStage(options: TrainTwoStageOptions): Promise<Trai
       );
     }
   }
-  mkdirSync(runDir, { recursive: true });
   const data = await loadTrainingData(config, logger);
   const built = await buildModels(config, data.shape, factory);
   const { stage1, secondStage } = built;
@@ -422,9 +431,28 @@ export async function trainTwoStage(options: TrainTwoStageOptions): Promise<Trai
   } finally {
     ckpt?.dispose();
     optimizer?.dispose();
-    stage1.dispose();
-    secondStage.dispose();
+    safeDispose(stage1, 'stage-1 VAE', logger);
+    safeDispose(secondStage, 'second stage', logger);
   }
+}
+
+/** Disposes a model; a failing dispose is logged, never thrown (it must not hide the real outcome). */
+function safeDispose(m: { dispose(): void }, what: string, logger: Logger): void {
+  try {
+    m.dispose();
+  } catch (e) {
+    logger.warn(`disposing the ${what} failed`, { error: e instanceof Error ? e.message : String(e) });
+  }
+}
+
+function resolveFactory(record: RunRecord, runDir: string): Stage1Factory {
+  const name = record.components['stage1']?.plugin;
+  const f = stage1FactoryFor(name);
+  if (f) return f;
+  throw new RunDirectoryError(
+    `${join(runDir, RUN_FILES.config)} was trained with the stage-1 factory "${name}", which is not available here: pass it as createStage1`,
+    runDir,
+  );
 }
 
 /** A trained run loaded for sampling or encoding; `dispose` frees the models. */
@@ -458,7 +486,11 @@ export async function loadRun(
         `${join(runDir, RUN_FILES.config)} does not record the image shape`,
         runDir,
       );
-    const built = await buildModels(record.config, shape, options.createStage1 ?? defaultStage1Factory);
+    const built = await buildModels(
+      record.config,
+      shape,
+      options.createStage1 ?? resolveFactory(record, runDir),
+    );
     restoreModule(built.stage1, ckpt, 'stage1/');
     restoreModule(built.secondStage, ckpt, 'stage2/');
     return {
@@ -470,11 +502,39 @@ export async function loadRun(
       position: ckpt.manifest.position,
       checkpoint: ckpt.path,
       dispose: () => {
-        built.stage1.dispose();
-        built.secondStage.dispose();
+        safeDispose(built.stage1, 'stage-1 VAE', options.logger ?? silentLogger);
+        safeDispose(built.secondStage, 'second stage', options.logger ?? silentLogger);
       },
     };
   } finally {
     ckpt.dispose();
   }
 }
+
+const runGeneratorConfig = z.object({
+  /** A finished (or checkpointed) run directory. */
+  runDir: z.string().min(1),
+  mode: z.enum(['two-stage', 'one-stage']).default('two-stage'),
+});
+
+/**
+ * `vae-run` generator plugin: a trained run directory as a {@link Generator} (two-stage or
+ * one-stage sampling), for apps that compare generators through the registry. Its `dispose` frees
+ * the models. Not registered on import: `register(vaeRunGenerator)`.
+ */
+export const vaeRunGenerator: PluginDefinition<'generator', typeof runGeneratorConfig> = definePlugin({
+  kind: 'generator',
+  name: 'vae-run',
+  description: 'Samples from a tsvae run directory (two-stage or one-stage).',
+  configSchema: runGeneratorConfig,
+  async create(config, context): Promise<Generator> {
+    const run = await loadRun(config.runDir, { logger: context.logger });
+    const g = new VaeGenerator(run.stage1, run.secondStage, config.mode);
+    return {
+      name: g.name,
+      outputShape: g.outputShape,
+      generate: (n, opts) => g.generate(n, opts),
+      dispose: () => run.dispose(),
+    };
+  },
+});

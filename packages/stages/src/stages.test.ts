@@ -201,3 +201,25 @@ describe('optimizer state', () => {
     expect(await run(3)).toEqual(await run(null));
   });
 });
+
+describe('vae-run generator plugin', () => {
+  it('loads a run directory through the registry', async () => {
+    const { vaeRunGenerator } = await import('./run');
+    if (!getRegistry().has('generator', 'vae-run')) getRegistry().register(vaeRunGenerator);
+    const dir = tempDir();
+    await trainTwoStage({
+      runDir: dir,
+      config: tinyRunConfig({ stage1: { epochs: 1 }, stage2: { epochs: 1 } }),
+      createStage1: builtinStage1Factory,
+    });
+    const before = tf.memory().numTensors;
+    const g = await getRegistry().create('generator', 'vae-run', { runDir: dir, mode: 'one-stage' });
+    expect(g.name).toBe('one-stage-vae');
+    const x = await g.generate(4, { seed: 2 });
+    expect(x.shape).toEqual([4, 4, 4, 1]);
+    x.dispose();
+    g.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(getRegistry().create('generator', 'vae-run', { runDir: '' })).rejects.toThrow(/runDir/);
+  });
+});

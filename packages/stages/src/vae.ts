@@ -162,25 +162,51 @@ export const builtinStage1Factory: Stage1Factory = async (spec) => {
   });
 };
 
+/** How `config.json` names the built-in factory. */
+export const BUILTIN_STAGE1_FACTORY = '@tsvae/stages composeStage1Vae';
+/** How `config.json` names `@tsvae/layers`' factory. */
+export const LAYERS_STAGE1_FACTORY = '@tsvae/layers createStage1Vae';
+
+function layersFactory(): Stage1Factory | undefined {
+  const mod = layers as Record<string, unknown>;
+  const f = mod['createStage1VaeAsync'] ?? mod['createStage1Vae'];
+  return typeof f === 'function' ? (f as Stage1Factory) : undefined;
+}
+
 /**
- * The default stage-1 factory: `@tsvae/layers`' `createStage1Vae` when that package exports it,
- * otherwise {@link builtinStage1Factory}.
+ * The default stage-1 factory: `@tsvae/layers`' `createStage1VaeAsync` / `createStage1Vae` when that
+ * package exports it, otherwise {@link builtinStage1Factory}.
  */
 export const defaultStage1Factory: Stage1Factory = async (spec) => {
-  const fromLayers = (layers as Record<string, unknown>)['createStage1Vae'];
-  if (typeof fromLayers === 'function') {
-    return (await (fromLayers as Stage1Factory)({
+  const fromLayers = layersFactory();
+  if (fromLayers) {
+    return await fromLayers({
       ...spec,
       encoder: { name: spec.encoder.name, config: spec.encoder.config },
       decoder: { name: spec.decoder.name, config: spec.decoder.config },
-    })) as Stage1Model;
+    });
   }
   return builtinStage1Factory(spec);
 };
 
 /** Name of the factory {@link defaultStage1Factory} will use. */
 export function defaultStage1FactoryName(): string {
-  return typeof (layers as Record<string, unknown>)['createStage1Vae'] === 'function'
-    ? '@tsvae/layers createStage1Vae'
-    : '@tsvae/stages composeStage1Vae';
+  return layersFactory() ? LAYERS_STAGE1_FACTORY : BUILTIN_STAGE1_FACTORY;
+}
+
+/** The name recorded in `config.json` for a factory. */
+export function stage1FactoryName(factory: Stage1Factory): string {
+  if (factory === defaultStage1Factory) return defaultStage1FactoryName();
+  if (factory === builtinStage1Factory) return BUILTIN_STAGE1_FACTORY;
+  return factory.name ? `custom ${factory.name}` : 'custom';
+}
+
+/**
+ * The factory a run was trained with, from the name in its `config.json` (checkpoint weight names
+ * depend on it); undefined for a custom factory, which the caller must pass again.
+ */
+export function stage1FactoryFor(name: string | undefined): Stage1Factory | undefined {
+  if (name === BUILTIN_STAGE1_FACTORY) return builtinStage1Factory;
+  if (name === LAYERS_STAGE1_FACTORY) return layersFactory() ? defaultStage1Factory : undefined;
+  return undefined;
 }
