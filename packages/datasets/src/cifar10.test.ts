@@ -1,9 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCifar10, parseCifar10Batches } from './cifar10';
 import { DatasetFormatError, DatasetNotFoundError } from './errors';
-import { tempDir } from './test-helpers';
+import { encodePng, patternRgb, tempDir } from './test-helpers';
 
 const tmp = tempDir();
 afterAll(tmp.cleanup);
@@ -52,5 +52,43 @@ describe('CIFAR-10 binary batches', () => {
     expect((err as Error).message).toMatch(/nothing-here/);
     expect((err as Error).message).toMatch(/cifar-10-binary\.tar\.gz/);
     expect((err as Error).message).toMatch(/TSVAE_CIFAR10_JPEG_DIR/);
+  });
+});
+
+describe('CIFAR-10 JPEG copy via TSVAE_CIFAR10_JPEG_DIR', () => {
+  it('is found through the env var, decoded once and reloaded from the uint8 cache', async () => {
+    const dir = join(tmp.dir, 'jpeg-copy');
+    for (const [split, cls, k] of [
+      ['train', 'airplane', 0],
+      ['train', 'truck', 1],
+      ['test', 'cat', 2],
+    ] as const) {
+      mkdirSync(join(dir, split, cls), { recursive: true });
+      writeFileSync(join(dir, split, cls, '0000.png'), encodePng(patternRgb(32, 32, k), 32, 32));
+    }
+    const cacheDir = join(tmp.dir, 'jpeg-cache');
+    const saved = process.env['TSVAE_CIFAR10_JPEG_DIR'];
+    process.env['TSVAE_CIFAR10_JPEG_DIR'] = dir;
+    try {
+      const train = await loadCifar10('train', { cacheDir, download: false, sharedDir: false });
+      expect(train.source).toBe(dir);
+      expect([...train.split.labels!]).toEqual([0, 9]);
+      expect([...train.split.data.subarray(0, 3)]).toEqual([...patternRgb(32, 32, 0).subarray(0, 3)]);
+      const cached = readdirSync(join(cacheDir, 'cifar10'));
+      expect(cached.some((f) => f.startsWith('jpeg-train-') && f.endsWith('.u8'))).toBe(true);
+      const again = await loadCifar10('train', { cacheDir, download: false, sharedDir: false });
+      expect(Buffer.compare(Buffer.from(again.split.data), Buffer.from(train.split.data))).toBe(0);
+      const test = await loadCifar10('test', {
+        cacheDir,
+        download: false,
+        sharedDir: false,
+        cacheDecoded: false,
+      });
+      expect([...test.split.labels!]).toEqual([3]);
+      expect(existsSync(join(cacheDir, 'cifar10'))).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env['TSVAE_CIFAR10_JPEG_DIR'];
+      else process.env['TSVAE_CIFAR10_JPEG_DIR'] = saved;
+    }
   });
 });

