@@ -181,3 +181,42 @@ describe('registration and config validation', () => {
     expect(resnetDecoderPlan(c28)).toEqual({ start: [7, 7], dims: [64, 32, 16] });
   });
 });
+
+function checkStep(config: Record<string, unknown>): Promise<void> {
+  return import('./index').then(({ createStage1Vae, stage1Step }) => {
+    const vae = createStage1Vae({
+      encoder: { name: 'infogan', config },
+      decoder: { name: 'infogan', config },
+      imageShape: [28, 28, 1],
+    });
+    const x = randomImages([4, 28, 28, 1], 1);
+    const before = vae.trainableVariables().map((v) => v.clone());
+    const opt = tf.train.adam(1e-4);
+    const r = stage1Step(vae, opt, x, 0);
+    expect(Number.isFinite(r.loss)).toBe(true);
+    expect(r.loss).toBeCloseTo(r.reconstruction + r.kl, 2);
+    const after = vae.trainableVariables();
+    expect(after.length).toBe(before.length);
+    after.forEach((v, i) => {
+      const changed = tf.tidy(() => tf.any(tf.notEqual(v, before[i] as tf.Tensor)).dataSync()[0]);
+      expect(changed, v.name).toBe(1);
+    });
+    tf.dispose([...before, x]);
+    opt.dispose();
+    vae.dispose();
+  });
+}
+
+describe('training step', () => {
+  it('infogan 28x28x1 (small widths), batch 4: one Adam step updates every trainable variable', () =>
+    checkStep({ convDims: [8, 16], fcDim: 32 }));
+});
+
+// The cpu backend's Conv2DBackpropFilter makes this ~30 s.
+describe.runIf(process.env['TSVAE_SLOW_TESTS'])('training step at the recipe sizes (slow)', () => {
+  it(
+    'infogan 28x28x1, batch 4: one Adam step updates every trainable variable',
+    () => checkStep({}),
+    120_000,
+  );
+});
