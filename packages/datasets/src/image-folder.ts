@@ -78,8 +78,19 @@ function walk(root: string, dir: string, out: Source[]): void {
   for (const d of names) {
     if (d.name.startsWith('.')) continue;
     const full = join(dir, d.name);
-    if (d.isDirectory()) walk(root, full, out);
-    else if ((d.isFile() || d.isSymbolicLink()) && isImageFileName(d.name)) {
+    let isDirectory = d.isDirectory();
+    let isFile = d.isFile();
+    if (d.isSymbolicLink()) {
+      try {
+        const st = statSync(full);
+        isDirectory = st.isDirectory();
+        isFile = st.isFile();
+      } catch {
+        throw new DatasetFormatError(full, 'broken symbolic link');
+      }
+    }
+    if (isDirectory) walk(root, full, out);
+    else if (isFile && isImageFileName(d.name)) {
       out.push({
         rel: relative(root, full).split(sep).join('/'),
         display: full,
