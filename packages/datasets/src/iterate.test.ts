@@ -31,6 +31,13 @@ describe('batches', () => {
 
   it('values are data / 255 and labels / indices match', () => {
     const s = tiny();
+    let n = 0;
+    for (const b of batches(s, { batchSize: 3, seed: 5, withLabels: true })) {
+      expect(b.labels.length).toBe(3);
+      b.x.dispose();
+      n++;
+    }
+    expect(n).toBe(3);
     for (const b of labelledBatches(s, { batchSize: 3, seed: 5 })) {
       const v = b.x.dataSync();
       b.indices.forEach((idx, k) => {

@@ -124,8 +124,9 @@ export function* labelledBatches(split: DataSplit, options: BatchOptions = {}): 
 
 /**
  * Iterates over a split as float32 image batches `[B, H, W, C]` in [0, 1] (the recipe's input).
- * Defaults: batch 64, shuffled with seed 0, remainder dropped, one epoch. The caller disposes
- * each batch.
+ * Defaults: batch 64, shuffled with seed 0, remainder dropped, one epoch. With
+ * `withLabels: true` it yields {@link LabelledBatch}es instead (as {@link labelledBatches}). The
+ * caller disposes each batch.
  *
  * @example
  * ```ts
@@ -133,10 +134,22 @@ export function* labelledBatches(split: DataSplit, options: BatchOptions = {}): 
  *   // ... a training step on x ...
  *   x.dispose();
  * }
+ * for (const { x, labels } of batches(train, { withLabels: true })) x.dispose();
  * ```
  */
-export function* batches(split: DataSplit, options: BatchOptions = {}): Generator<tf.Tensor4D> {
-  for (const b of labelledBatches(split, options)) yield b.x;
+export function batches(
+  split: DataSplit,
+  options: BatchOptions & { readonly withLabels: true },
+): Generator<LabelledBatch>;
+export function batches(
+  split: DataSplit,
+  options?: BatchOptions & { readonly withLabels?: false },
+): Generator<tf.Tensor4D>;
+export function* batches(
+  split: DataSplit,
+  options: BatchOptions & { readonly withLabels?: boolean } = {},
+): Generator<tf.Tensor4D | LabelledBatch> {
+  for (const b of labelledBatches(split, options)) yield options.withLabels ? b : b.x;
 }
 
 function withLabels(base: Omit<DataSplit, 'labels'>, labels: Int32Array | undefined): DataSplit {
