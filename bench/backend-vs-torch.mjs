@@ -6,6 +6,7 @@
  *   node bench/backend-vs-torch.mjs [--rounds 5] [--s1-steps 12] [--s2-steps 60] [--threads N]
  *                                   [--no-torch] [--profile] [--python /usr/bin/python3]
  *                                   [--tfjs-node path/to/node_modules/@tensorflow/tfjs-node]
+ *                                   [--torch-blas openmp|system]
  *
  * Builds @tsvae/backend first when its dist/ is missing. TSVAE_BACKEND picks the tfjs backend;
  * TSVAE_TORCH_THREADS the torch threads (default: all cores). Prints medians and ratios.
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     python: { type: 'string', default: '/usr/bin/python3' },
     'tfjs-node': { type: 'string' },
+    'torch-blas': { type: 'string', default: 'openmp' },
   },
 });
 const rounds = Number(args.rounds);
@@ -50,9 +52,21 @@ const { initBackend, describeBackend, adam } = await import(dist);
 // ---------------------------------------------------------------------------------------------
 // PyTorch peer: a JSON-lines server
 // ---------------------------------------------------------------------------------------------
+/**
+ * Debian's torch links the generic libblas.so.3 alternative. The OpenMP OpenBLAS build is the honest
+ * peer (the pthread build fights torch's OpenMP threads); pick it for this process only, without
+ * touching the system's alternatives, unless --torch-blas system.
+ */
+function torchEnv() {
+  const dir = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+  if (args['torch-blas'] !== 'openmp' || !existsSync(path.join(dir, 'libblas.so.3'))) return process.env;
+  return { ...process.env, LD_LIBRARY_PATH: [dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
+}
+
 function startTorch() {
   const child = spawn(args.python, [path.join(root, 'tools/torch_bench.py'), '--serve'], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: torchEnv(),
   });
   const lines = createInterface({ input: child.stdout });
   const waiting = [];
@@ -244,7 +258,7 @@ const tfRss = peakRssMb();
 torch?.quit();
 
 const row = (label, a, b, unit, higherIsBetter, digits = 0) => {
-  const ratio = b === undefined ? '' : (higherIsBetter ? a / b : b / a).toFixed(2) + 'x';
+  const ratio = b === undefined ? '' : `${(higherIsBetter ? a / b : b / a).toFixed(2)}x`;
   const fmt = (v) => (v === undefined ? '-' : `${v.toFixed(digits)} ${unit}`);
   console.log(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${ratio} |`);
 };
@@ -261,6 +275,14 @@ row('stage-2 training, samples/s', m(r.tf.s2), m(r.torch.s2), 'samples/s', true)
 row('10,000-sample generation', m(r.tf.gen), m(r.torch.gen), 's', false, 2);
 row('peak RSS', tfRss, torch ? torchRss : undefined, 'MB', false);
 console.log('(ratios: > 1 means tsvae is faster / smaller; memory ratio is PyTorch / tsvae)');
+if (torch) {
+  // A and B of one round ran back to back, so per-round ratios resist load changes on a shared machine
+  const per = (a, b, inv) => median(a.map((v, i) => (inv ? b[i] / v : v / b[i])));
+  console.log(
+    `median of per-round ratios: stage 1 ${per(r.tf.s1, r.torch.s1).toFixed(2)}x, stage 2 ${per(r.tf.s2, r.torch.s2).toFixed(2)}x, ` +
+      `generation ${per(r.tf.gen, r.torch.gen, true).toFixed(2)}x`,
+  );
+}
 const ok = (s) => leak[s][10] === leak[s][100];
 console.log(
   `leak check: live tensors after step 10 / step 100: stage 1 ${leak.stage1[10]} / ${leak.stage1[100]} ${ok('stage1') ? 'OK' : 'LEAK'}; ` +

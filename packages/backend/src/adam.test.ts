@@ -83,4 +83,21 @@ describe('FusedAdamOptimizer', () => {
         expect(Math.abs(a[i]! - e[i]!)).toBeLessThan(1e-6 + 1e-4 * Math.abs(e[i]!));
     }
   });
+
+  it('never mutates a tensor that shares a moment buffer (wasm)', async () => {
+    await tf.setBackend('wasm');
+    const w = tf.variable(tf.tensor1d([1, -2, 3]));
+    const opt = adam(0.1);
+    const step = () => tf.dispose(opt.minimize(() => tf.sum(tf.square(w)) as tf.Scalar, true) as tf.Scalar);
+    step();
+    const weights = await opt.getWeights();
+    const m = weights.find((t) => t.name.endsWith('/m'))!.tensor;
+    const copy = tf.clone(m); // shares the buffer on wasm
+    const snapshot = Array.from(copy.dataSync());
+    step();
+    expect(Array.from(copy.dataSync())).toEqual(snapshot);
+    expect(Array.from(m.dataSync())).not.toEqual(snapshot);
+    tf.dispose([copy, weights.find((t) => t.name === 'iter')!.tensor, w]);
+    opt.dispose();
+  });
 });

@@ -101,6 +101,12 @@ export class FusedAdamOptimizer extends AdamOptimizer {
       if (grad === undefined || grad === null) continue;
       const m = state.accumulatedFirstMoment[i]!.variable;
       const v = state.accumulatedSecondMoment[i]!.variable;
+      // the moments are updated in place: give them a private buffer if anything shares theirs
+      // (wasm Identity / Reshape share buffers, e.g. after tf.clone(m))
+      for (const slot of [m, v]) {
+        if (backend.refCount(slot.dataId) > 1)
+          slot.assign(tidy(() => tensor(slot.dataSync(), slot.shape, 'float32')));
+      }
       const out = backend.makeOutput(value.shape, 'float32');
       // views after the allocation (it may grow the heap)
       const gv = backend.typedArrayFromHeap(grad) as Float32Array;

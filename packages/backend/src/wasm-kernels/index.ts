@@ -6,6 +6,7 @@ import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '
 import { makeBatchMatMulConfig } from './batch-mat-mul';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { makeConv2DBackpropInputConfig } from './conv2d-backprop-input';
+import { makeCastConfig, makeIdentityConfig } from './identity';
 import { makeMeanConfig, makeSumConfig } from './reduce';
 import { makeTileConfig } from './tile';
 import { stockKernel, WASM } from './util';
@@ -18,6 +19,8 @@ export const WASM_TRAINING_KERNELS = [
   'Tile',
   'Sum',
   'Mean',
+  'Identity',
+  'Cast',
 ] as const;
 
 /** Name of a kernel registered by {@link registerWasmTrainingKernels}. */
@@ -34,7 +37,7 @@ function replace(config: KernelConfig): void {
 /**
  * Registers the wasm kernels that make conv-net training work (Conv2DBackpropFilter) and fast
  * (BatchMatMul with transposes and Conv2DBackpropInput on XNNPACK; Tile by block copies; Sum and
- * Mean over leading axes without transposes). Idempotent. Safe to call before or after `tf.setBackend('wasm')`; {@link initBackend} calls it when it picks wasm.
+ * Mean over leading axes without transposes; Identity and same-dtype Cast without copies). Idempotent. Safe to call before or after `tf.setBackend('wasm')`; {@link initBackend} calls it when it picks wasm.
  *
  * @returns the names of the kernels now registered by this package
  */
@@ -52,6 +55,10 @@ export function registerWasmTrainingKernels(): readonly WasmTrainingKernel[] {
   if (sum !== undefined) replace(makeSumConfig(sum));
   const mean = stock.get('Mean');
   if (mean !== undefined) replace(makeMeanConfig(mean));
+  const identity = stock.get('Identity');
+  if (identity !== undefined) replace(makeIdentityConfig(identity));
+  const cast = stock.get('Cast');
+  if (cast !== undefined) replace(makeCastConfig(cast));
   registered = true;
   return WASM_TRAINING_KERNELS;
 }

@@ -353,3 +353,22 @@ describe('Sum and Mean', () => {
     await compare([[values(size(shape), 11), shape]], (x) => tf.mean(x!, axis, keepDims));
   });
 });
+
+describe('Identity and Cast share buffers safely', () => {
+  it('clones survive disposing the original and keep their values', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const a = tf.tensor([1, 2, 3]);
+    const b = tf.clone(a);
+    const c = tf.cast(b, 'float32');
+    const d = tf.cast(b, 'int32');
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1, 2, 3]);
+    expect(d.dtype).toBe('int32');
+    expect(Array.from(d.dataSync())).toEqual([1, 2, 3]);
+    tf.dispose([c, d]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
