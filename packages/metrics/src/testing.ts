@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type NpyArray, readNpy } from './npy';
@@ -51,4 +51,15 @@ export function relMaxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i] as number));
   }
   return num / den;
+}
+
+/**
+ * The seeded FID Inception checkpoint made by `tools/fid_oracle.py weights` (not committed:
+ * about 95 MB), or undefined when it has not been generated.
+ */
+export function seededWeightsPath(): string | undefined {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const cache = process.env.TSVAE_CACHE ?? join(root, '.cache');
+  const p = join(cache, 'metrics', 'pt_inception-seeded.pth');
+  return existsSync(p) ? p : undefined;
 }
