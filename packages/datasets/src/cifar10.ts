@@ -27,8 +27,10 @@ export const CIFAR10_CLASSES = [
 
 /** The canonical CIFAR-10 binary archive and its published md5. */
 export const CIFAR10_BINARY_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
-/** md5 of {@link CIFAR10_BINARY_URL} as published with the dataset. */
+/** md5 of {@link CIFAR10_BINARY_URL} as published with the dataset (170052171 bytes). */
 export const CIFAR10_BINARY_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530';
+/** sha256 of {@link CIFAR10_BINARY_URL}. */
+export const CIFAR10_BINARY_SHA256 = 'c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd';
 
 const RECORD = 1 + 32 * 32 * 3;
 const TRAIN_FILES = [
@@ -163,6 +165,8 @@ export interface Cifar10LoadOptions {
   readonly sharedDir?: string | false;
   /** Override the download URL (tests). */
   readonly url?: string;
+  /** Override the expected sha256 of the download (tests); `null` skips the check. */
+  readonly sha256?: string | null;
   /** Override the expected md5 of the download (tests); `null` skips the check. */
   readonly md5?: string | null;
   readonly logger?: Logger;
@@ -264,7 +268,7 @@ export function cifar10Candidates(options: Cifar10LoadOptions = {}): string[] {
 /**
  * Loads one CIFAR-10 split (50000 train / 10000 test, 32x32x3 uint8, labels 0-9 in
  * {@link CIFAR10_CLASSES} order) from the first source of {@link cifar10Candidates} that has it,
- * else downloads the binary archive ({@link CIFAR10_BINARY_URL}, md5-checked) into the cache.
+ * else downloads the binary archive ({@link CIFAR10_BINARY_URL}, sha256- and md5-checked) into the cache.
  * A JPEG copy is decoded once and kept in the cache as uint8 (see `cacheDecoded`).
  */
 export async function loadCifar10(split: SplitName, options: Cifar10LoadOptions = {}): Promise<SourcedSplit> {
@@ -279,10 +283,12 @@ export async function loadCifar10(split: SplitName, options: Cifar10LoadOptions 
   }
   const dest = join(cacheDir(options.cacheDir), 'cifar10', 'cifar-10-binary.tar.gz');
   const md5 = options.md5 === undefined ? CIFAR10_BINARY_MD5 : options.md5;
+  const sha256 = options.sha256 === undefined ? CIFAR10_BINARY_SHA256 : options.sha256;
   try {
     await download({
       url: options.url ?? CIFAR10_BINARY_URL,
       dest,
+      ...(sha256 ? { sha256 } : {}),
       ...(md5 ? { md5 } : {}),
       logger: options.logger ?? silentLogger,
     });

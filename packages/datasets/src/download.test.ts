@@ -22,6 +22,8 @@ const files = new Map<string, Uint8Array>();
 const seen: Array<{ path: string; range: string | undefined }> = [];
 /** Paths whose next response is cut after this many bytes (then the socket is destroyed). */
 const dropAfter = new Map<string, number>();
+/** Paths whose cut connection is reset (socket.destroy) rather than closed. */
+const hardDrop = new Set<string>();
 /** Paths that ignore Range. */
 const ignoreRange = new Set<string>();
 
@@ -62,9 +64,10 @@ beforeAll(async () => {
     const cut = dropAfter.get(path);
     if (cut !== undefined) {
       dropAfter.delete(path);
-      res.write(body.subarray(start, start + cut), () => {
-        setTimeout(() => res.socket?.destroy(), 20);
-      });
+      // Send part of the body, then close the connection before Content-Length is reached.
+      res.write(body.subarray(start, start + cut), () =>
+        hardDrop.has(path) ? setTimeout(() => res.socket?.destroy(), 10) : res.socket?.end(),
+      );
       return;
     }
     res.end(body.subarray(start));
@@ -117,6 +120,17 @@ describe('download from a local HTTP server', () => {
     expect(reqs[0]!.range).toBeUndefined();
     expect(reqs[1]!.range).toMatch(/^bytes=\d+-$/);
     expect(Number(/\d+/.exec(reqs[1]!.range!)![0])).toBeGreaterThan(0);
+  });
+
+  it('survives a reset connection in the middle of the body', async () => {
+    files.set('/reset.bin', payload);
+    hardDrop.add('/reset.bin');
+    dropAfter.set('/reset.bin', 80_000);
+    const dest = join(tmp.dir, 'reset.bin');
+    const from = seen.length;
+    await download({ url: `${base}/reset.bin`, dest, sha256: sha(payload) });
+    expect(sha(readFileSync(dest))).toBe(sha(payload));
+    expect(seen.slice(from).filter((r) => r.path === '/reset.bin').length).toBe(2);
   });
 
   it('never leaves a half file under the final name; a later call resumes the .part', async () => {
@@ -253,6 +267,7 @@ describe('dataset downloads', () => {
       cacheDir,
       sharedDir: false,
       url: `${base}/cifar-10-binary.tar.gz`,
+      sha256: null,
       md5: md5(archive),
     });
     expect(train.split.size).toBe(10);
@@ -266,6 +281,7 @@ describe('dataset downloads', () => {
       cacheDir: join(tmp.dir, 'cache-cifar-bad'),
       sharedDir: false,
       url: `${base}/cifar-10-binary.tar.gz`,
+      sha256: null,
       md5: '0'.repeat(32),
     }).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(DatasetNotFoundError);

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import {
+  closeSync,
   createReadStream,
-  createWriteStream,
   existsSync,
   mkdirSync,
+  openSync,
   renameSync,
   rmSync,
   statSync,
+  writeSync,
 } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -144,14 +146,34 @@ export async function download(options: DownloadOptions): Promise<string> {
       const length = Number(res.headers['content-length'] ?? Number.NaN);
       const total = Number.isFinite(length) ? have + length : 0;
       let done = have;
-      res.on('data', (chunk: Buffer) => {
-        done += chunk.length;
-        options.onProgress?.(done, total);
-      });
+      // Every received chunk is written synchronously, so what was received is on disk even when
+      // the connection drops (a stream pipeline would discard its buffered chunks on error).
+      const fd = openSync(part, flags);
+      const body = res;
       try {
-        await pipeline(res, createWriteStream(part, { flags }));
-      } catch (e) {
-        throw new Retryable(`connection dropped after ${done} bytes (${(e as Error).message})`);
+        await new Promise<void>((resolve, reject) => {
+          body.on('data', (chunk: Buffer) => {
+            try {
+              let off = 0;
+              while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+            } catch (e) {
+              body.destroy();
+              reject(e);
+              return;
+            }
+            done += chunk.length;
+            options.onProgress?.(done, total);
+          });
+          body.on('end', () => resolve());
+          body.on('error', (e) =>
+            reject(new Retryable(`connection dropped after ${done} bytes (${e.message})`)),
+          );
+          body.on('close', () => {
+            if (!body.complete) reject(new Retryable(`connection dropped after ${done} bytes`));
+          });
+        });
+      } finally {
+        closeSync(fd);
       }
       if (total && done < total) throw new Retryable(`connection closed after ${done} of ${total} bytes`);
       break;

@@ -24,6 +24,7 @@ export {
 } from './celeba';
 export {
   CIFAR10_BINARY_MD5,
+  CIFAR10_BINARY_SHA256,
   CIFAR10_BINARY_URL,
   CIFAR10_CLASSES,
   type Cifar10BatchSource,
