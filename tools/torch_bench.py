@@ -5,6 +5,8 @@ Networks follow ../shared/recipe.md (InfoGAN stage 1 with BatchNorm, dense 1024 
 initialised like the tfjs side (normal std 0.02). Run with Debian's python3-torch:
 
     /usr/bin/python3 tools/torch_bench.py            # one-shot figures
+    # Debian's torch uses the libblas.so.3 alternative; to force the OpenMP OpenBLAS for one run:
+    LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp /usr/bin/python3 tools/torch_bench.py
     /usr/bin/python3 tools/torch_bench.py --serve    # JSON-lines server used by the bench
 
 Server commands (one JSON object per line on stdin, one JSON answer per line on stdout):
