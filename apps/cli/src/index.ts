@@ -495,11 +495,11 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--run-dir <dir>', 'run directory (default runs/<dataset>-<preset>-<time>)')
     .option('--resume <run-dir>', 'continue a run from its last checkpoint')
     .option('--seed <int>', 'seed of every random choice (preset: 0)', intOption('--seed'))
-    .option('--stage1-epochs <int>', 'stage-1 epochs (quick 4, paper 400)', intOption('--stage1-epochs'))
-    .option('--stage2-epochs <int>', 'stage-2 epochs (quick 30, paper 800)', intOption('--stage2-epochs'))
+    .option('--stage1-epochs <int>', 'stage-1 epochs (quick 5, paper 400)', intOption('--stage1-epochs'))
+    .option('--stage2-epochs <int>', 'stage-2 epochs (quick 20, paper 800)', intOption('--stage2-epochs'))
     .option(
       '--stage1-lr <number>',
-      'stage-1 learning rate (quick 1e-3, paper 1e-4)',
+      'stage-1 learning rate (quick 2e-3, paper 1e-4)',
       positiveNumber('--stage1-lr'),
     )
     .option(

@@ -125,12 +125,20 @@ const PAPER_EPOCHS: Readonly<Record<string, readonly [number, number]>> = {
   celeba: [400, 800],
 };
 
+/** The quick preset's smaller InfoGAN: half the widths, no spectral norm (about 4x cheaper). */
+const QUICK_INFOGAN: Readonly<Record<string, unknown>> = {
+  convDims: [32, 64],
+  fcDim: 512,
+  spectralNorm: false,
+};
+
 /**
  * The values of a preset for a dataset (a partial config, before defaults):
  * - `paper`: the recipe of Dai & Wipf (InfoGAN networks, κ = 64, batch 64, Adam lr 1e-4; stage 1
  *   400 epochs halving every 150, stage 2 800 epochs halving every 300; CIFAR-10 1000 / 2000).
- * - `quick`: minutes on a 2-core CPU to try things out: a 6,400-image subset, 4 stage-1 epochs
- *   and 30 stage-2 epochs with a smaller second stage (width 256), lr 1e-3 for both stages.
+ * - `quick`: minutes on a 2-core CPU to try things out, not for quality: a 6,400-image subset, a
+ *   smaller InfoGAN (conv 32/64, fc 512, no spectral norm), 5 stage-1 epochs at lr 2e-3, 20
+ *   stage-2 epochs with a second stage of width 256 at lr 1e-3.
  */
 export function presetConfig(preset: PresetName, dataset: string): RunConfigInput {
   if (preset === 'paper') {
@@ -157,6 +165,7 @@ export function presetConfig(preset: PresetName, dataset: string): RunConfigInpu
     };
   }
   if (preset === 'quick') {
+    const net = { ...QUICK_INFOGAN };
     return {
       preset,
       dataset: { name: dataset, config: {}, subset: 6400 },
@@ -164,15 +173,15 @@ export function presetConfig(preset: PresetName, dataset: string): RunConfigInpu
       batchSize: 64,
       latentDim: 64,
       stage1: {
-        encoder: { name: 'infogan', config: {} },
-        decoder: { name: 'infogan', config: {} },
+        encoder: { name: 'infogan', config: net },
+        decoder: { name: 'infogan', config: { ...net } },
         likelihood: 'learned-gamma',
         gammaConvention: 'std',
-        epochs: 4,
-        lr: 1e-3,
+        epochs: 5,
+        lr: 2e-3,
         lrEpochs: 150,
       },
-      stage2: { model: { name: 'mlp', config: { width: 256 } }, epochs: 30, lr: 1e-3, lrEpochs: 300 },
+      stage2: { model: { name: 'mlp', config: { width: 256 } }, epochs: 20, lr: 1e-3, lrEpochs: 300 },
       diagnostics: { activeThreshold: 0.05, samples: 512 },
       checkpoint: { everyEpochs: 1, keep: 2 },
       samples: { count: 64, seed: 1234 },
