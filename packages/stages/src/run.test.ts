@@ -240,7 +240,7 @@ describe('NaN guard', () => {
           }),
           create(config): Decoder {
             const inner = tinyDenseDecoder.create(
-              { latentDim: config.latentDim, imageShape: config.imageShape, hidden: 8 },
+              { latentDim: config.latentDim, imageShape: config.imageShape, hidden: 8, output: 'sigmoid' },
               {
                 logger: console,
               },

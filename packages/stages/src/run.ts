@@ -261,6 +261,12 @@ export async function trainTwoStage(options: TrainTwoStageOptions): Promise<Trai
       );
     }
   }
+  // Unknown plugin names fail here, before a possibly long dataset download.
+  const reg = getRegistry();
+  reg.get('dataset', config.dataset.name);
+  reg.get('encoder', config.stage1.encoder.name);
+  reg.get('decoder', config.stage1.decoder.name);
+  reg.get('second-stage', config.stage2.model.name);
   const data = await loadTrainingData(config, logger);
   const built = await buildModels(config, data.shape, factory);
   const { stage1, secondStage } = built;

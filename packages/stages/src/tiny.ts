@@ -76,6 +76,8 @@ const denseConfig = z
     inputShape: imageShapeSchema.optional(),
     outputShape: imageShapeSchema.optional(),
     hidden: z.number().int().positive().default(32),
+    /** Decoder output: `sigmoid` (images in [0, 1], the default) or `linear` (real-valued vectors). */
+    output: z.enum(['sigmoid', 'linear']).default('sigmoid'),
   })
   .transform((c, ctx) => {
     const imageShape = c.imageShape ?? c.inputShape ?? c.outputShape;
@@ -83,7 +85,7 @@ const denseConfig = z
       ctx.addIssue({ code: 'custom', path: ['imageShape'], message: 'imageShape [H, W, C] is required' });
       return z.NEVER;
     }
-    return { latentDim: c.latentDim, hidden: c.hidden, imageShape };
+    return { latentDim: c.latentDim, hidden: c.hidden, output: c.output, imageShape };
   });
 
 /**
@@ -120,7 +122,10 @@ export const tinyDenseEncoder: PluginDefinition<'encoder', typeof denseConfig> =
   },
 });
 
-/** `tiny-dense` decoder: dense(hidden, ReLU) -> dense(H*W*C) -> sigmoid. For tests and examples. */
+/**
+ * `tiny-dense` decoder: dense(hidden, ReLU) -> dense(H*W*C) -> sigmoid (or linear, `output:
+ * 'linear'`, for real-valued data). For tests and examples.
+ */
 export const tinyDenseDecoder: PluginDefinition<'decoder', typeof denseConfig> = definePlugin({
   kind: 'decoder',
   name: 'tiny-dense',
@@ -150,7 +155,7 @@ export const tinyDenseDecoder: PluginDefinition<'decoder', typeof denseConfig> =
             ww,
             cc,
           ]) as tf.Tensor4D;
-          return { mean: tf.sigmoid(logits), logits };
+          return config.output === 'linear' ? { mean: logits } : { mean: tf.sigmoid(logits), logits };
         }),
     };
   },
