@@ -275,6 +275,12 @@ row('stage-2 training, samples/s', m(r.tf.s2), m(r.torch.s2), 'samples/s', true)
 row('10,000-sample generation', m(r.tf.gen), m(r.torch.gen), 's', false, 2);
 row('peak RSS', tfRss, torch ? torchRss : undefined, 'MB', false);
 console.log('(ratios: > 1 means tsvae is faster / smaller; memory ratio is PyTorch / tsvae)');
+const best = (xs, higher) => (xs.length ? (higher ? Math.max(...xs) : Math.min(...xs)) : undefined);
+console.log('\nbest round of each side (closest to an unloaded machine when other processes interfere):');
+console.log('|---|---|---|---|');
+row('stage-1 training, images/s', best(r.tf.s1, true), best(r.torch.s1, true), 'img/s', true);
+row('stage-2 training, samples/s', best(r.tf.s2, true), best(r.torch.s2, true), 'samples/s', true);
+row('10,000-sample generation', best(r.tf.gen, false), best(r.torch.gen, false), 's', false, 2);
 if (torch) {
   // A and B of one round ran back to back, so per-round ratios resist load changes on a shared machine
   const per = (a, b, inv) => median(a.map((v, i) => (inv ? b[i] / v : v / b[i])));
