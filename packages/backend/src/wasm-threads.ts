@@ -10,7 +10,8 @@
  * The pool's workers are unref'd so they never keep the process alive, and the idle workers
  * Emscripten pre-starts are terminated (about 50 MB RSS).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,9 +44,16 @@ export function wasmOutDir(): string {
 function writeWorker(contents: string): string {
   const dir = path.join(os.tmpdir(), `tsvae-wasm-${process.getuid?.() ?? 'user'}`);
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `tfjs-backend-wasm-threaded-simd.worker.${process.pid}.cjs`);
   // The Blob path in tfjs escapes newlines the template literal had turned into real ones.
-  writeFileSync(file, contents.replace(/\n/g, '\\n'));
+  const source = contents.replace(/\n/g, '\\n');
+  // one file per worker source (shared by every process), written atomically
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const file = path.join(dir, `tfjs-backend-wasm-threaded-simd.worker.${hash}.cjs`);
+  if (!existsSync(file)) {
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, source);
+    renameSync(tmp, file);
+  }
   return file;
 }
 
