@@ -24,7 +24,12 @@ describe('run config', () => {
     expect(q.dataset).toEqual({ name: 'fashion-mnist', config: {}, subset: 6400 });
     expect(q.stage1.epochs).toBe(1);
     expect(q.stage1.lr).toBe(2e-3); // untouched siblings stay
-    expect(q.stage1.encoder.config).toEqual({ convDims: [32, 64], fcDim: 512, spectralNorm: false });
+    expect(q.stage1.encoder.config).toEqual({
+      convDims: [32, 64],
+      fcDim: 512,
+      spectralNorm: false,
+      bnMomentum: 0.99,
+    });
     expect(q.stage2.model).toEqual({ name: 'mlp', config: { width: 8 } });
   });
 
