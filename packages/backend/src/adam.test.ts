@@ -100,4 +100,22 @@ describe('FusedAdamOptimizer', () => {
     tf.dispose([copy, weights.find((t) => t.name === 'iter')!.tensor, w]);
     opt.dispose();
   });
+
+  it('matches tf.train.adam through the kernel path (the one tfjs-node uses)', async () => {
+    const ref = await train('cpu', () => tf.train.adam(0.05), 5);
+    const fused = await train(
+      'cpu',
+      () => {
+        const o = adam(0.05);
+        o.path = 'ops';
+        return o;
+      },
+      5,
+    );
+    expect((fused.opt as ReturnType<typeof adam>).fusedSteps).toBe(5);
+    for (let k = 0; k < 2; k++) {
+      for (let i = 0; i < ref.out[k]!.length; i++)
+        expect(Math.abs(fused.out[k]![i]! - ref.out[k]![i]!)).toBeLessThan(1e-5);
+    }
+  });
 });
