@@ -25,6 +25,7 @@ import {
   sampleOneStage,
   sampleTwoStage,
   trainTwoStage,
+  vaeRunGenerator,
   writeImageGrid,
   writeJsonAtomic,
 } from '@tsvae/stages';
@@ -616,6 +617,8 @@ function describeError(e: unknown): string {
 export async function main(argv: readonly string[], io: CliIO = processIO): Promise<number> {
   // The small test plugins of @tsvae/stages (tiny-dense, tiny-mlp, tiny-manifold): a run in seconds.
   registerTinyPlugins();
+  // Trained runs as generators (`vae-run`), for comparison tools that go through the registry.
+  if (!getRegistry().has('generator', vaeRunGenerator.name)) getRegistry().register(vaeRunGenerator);
   const result = { code: 0 };
   const program = buildProgram(io, result);
   try {
