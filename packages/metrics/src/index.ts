@@ -1,9 +1,33 @@
 /**
  * @packageDocumentation
  * FID and KID for tsvae: float64 statistics, a float64 symmetric eigensolver, pytorch-fid's
- * `.npz` statistics layout, and an exact tfjs port of the FID Inception network.
+ * `.npz` statistics layout, an exact tfjs port of the FID Inception network (weights read from
+ * pytorch-fid's `.pth`), and feature-extractor plugins (`inception-fid`, `classifier`).
+ * Importing the package registers the plugins in `@tsvae/core`'s registry.
  */
+export {
+  CLASSIFIER_FEATURE_DIM,
+  ClassifierFeatureExtractor,
+  type ClassifierWeights,
+  FeatureClassifier,
+  type TrainClassifierOptions,
+  trainClassifier,
+} from './classifier';
 export { type FidResult, fidFromFeatures, frechetDistance } from './fid';
+export {
+  type ExtractOptions,
+  FidInception,
+  type InceptionFeatures,
+  type InceptionParams,
+  InceptionWeightsError,
+  inceptionConvSpecs,
+  LOGITS_DIM,
+  POOL3_DIM,
+  type PreprocessOptions,
+  paramsFromStateDict,
+  preprocessImages,
+  type ResizeMode,
+} from './inception';
 export { type KidOptions, type KidResult, kernelInceptionDistance, polynomialMmd2 } from './kid';
 export { EigenError, type SymmetricEigen, symmetricEigen, traceSqrtProduct } from './linalg';
 export {
@@ -17,6 +41,14 @@ export {
   writeNpz,
 } from './npy';
 export {
+  classifierPlugin,
+  type InceptionExtractorOptions,
+  InceptionFeatureExtractor,
+  inceptionFidPlugin,
+  metricsPlugins,
+  registerMetricsPlugins,
+} from './plugins';
+export {
   computeStatistics,
   type FeatureRows,
   type FeatureStatistics,
@@ -24,3 +56,27 @@ export {
   statisticsFromNpz,
   statisticsToNpz,
 } from './stats';
+export {
+  readTorchCheckpoint,
+  TorchCheckpointError,
+  type TorchDtype,
+  type TorchTensor,
+} from './torch-checkpoint';
+export {
+  type DownloadOptions,
+  type DownloadProgress,
+  defaultCacheDir,
+  downloadVerified,
+  FID_WEIGHTS_SHA256_PREFIX,
+  FID_WEIGHTS_URL,
+  type LoadWeightsOptions,
+  loadConvertedParams,
+  loadInceptionParams,
+  saveConvertedParams,
+  sha256File,
+  WeightsDownloadError,
+} from './weights';
+
+import { registerMetricsPlugins } from './plugins';
+
+registerMetricsPlugins();
