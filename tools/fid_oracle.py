@@ -353,9 +353,44 @@ def cmd_weights(wheel):
     print(pth, sha256(pth))
 
 
+def cmd_bench(wheel, n_images, dim, n_feat):
+    """Reference timings for bench/metrics-fid.mjs: pytorch-fid extraction and scipy FID."""
+    import time
+    import torch
+    out = {'torch_threads': torch.get_num_threads()}
+    if n_images > 0:
+        pfi = import_pytorch_fid(wheel)
+        _, fid_model, _ = build_reference(pfi)
+        rng = np.random.default_rng(0)
+        x = torch.from_numpy(rng.random((n_images, 3, 32, 32), dtype=np.float32))
+        model = pfi.InceptionV3([3])  # pytorch-fid's own resize (bilinear) + 2x-1
+        model.eval()
+        with torch.no_grad():
+            model(x[:2])
+            t = time.perf_counter()
+            for i in range(0, n_images, 8):
+                model(x[i:i + 8])
+            dt = time.perf_counter() - t
+        out['extract_images_per_s'] = n_images / dt
+    if dim > 0:
+        g1 = lcg_features(1, n_feat, dim)
+        g2 = lcg_features(2, n_feat, dim) * 1.1
+        t = time.perf_counter()
+        m1, c1 = stats(g1)
+        m2, c2 = stats(g2)
+        out['stats_s'] = time.perf_counter() - t
+        t = time.perf_counter()
+        out['fid'] = frechet_scipy(m1, c1, m2, c2)
+        out['fid_scipy_s'] = time.perf_counter() - t
+    print(json.dumps(out))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('cmd', choices=['math', 'port', 'weights'])
+    ap.add_argument('cmd', choices=['math', 'port', 'weights', 'bench'])
+    ap.add_argument('--n-images', type=int, default=16)
+    ap.add_argument('--dim', type=int, default=2048)
+    ap.add_argument('--n-feat', type=int, default=2500)
     ap.add_argument('--wheel', default=os.path.join(ROOT, '.cache', 'whl', 'pytorch_fid-0.3.0-py3-none-any.whl'))
     args = ap.parse_args()
     wheel = args.wheel if os.path.exists(args.wheel) else None
@@ -363,6 +398,8 @@ def main():
         cmd_math()
     elif args.cmd == 'port':
         cmd_port(wheel)
+    elif args.cmd == 'bench':
+        cmd_bench(wheel, args.n_images, args.dim, args.n_feat)
     else:
         cmd_weights(wheel)
 

@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { packageConfig } from '../../tsup.base';
 
-export default defineConfig(packageConfig());
+// tfjs-layers is loaded lazily (only to register gradients for classifier training), never bundled.
+export default defineConfig(packageConfig({ external: ['@tensorflow/tfjs-layers'] }));
