@@ -51,14 +51,31 @@ export class StatisticsAccumulator {
       for (let j = 0; j < d; j++) bm[j] = (bm[j] as number) + (rows[r * d + j] as number);
     for (let j = 0; j < d; j++) bm[j] = (bm[j] as number) / n;
     const m2 = this.#m2;
-    const x = new Float64Array(d);
-    for (let r = 0; r < n; r++) {
-      for (let j = 0; j < d; j++) x[j] = (rows[r * d + j] as number) - (bm[j] as number);
+    // Blocks of rows, stored transposed (xt[i * B + r]), so that each pass over the d x d
+    // co-moment reads it once per block instead of once per row (memory bound otherwise).
+    const B = 64;
+    const xt = new Float64Array(d * B);
+    for (let r0 = 0; r0 < n; r0 += B) {
+      const nb = Math.min(B, n - r0);
+      for (let r = 0; r < nb; r++) {
+        const ro = (r0 + r) * d;
+        for (let j = 0; j < d; j++) xt[j * B + r] = (rows[ro + j] as number) - (bm[j] as number);
+      }
       for (let i = 0; i < d; i++) {
-        const xi = x[i] as number;
-        if (xi === 0) continue;
+        const io = i * B;
         const o = i * d;
-        for (let j = i; j < d; j++) m2[o + j] = (m2[o + j] as number) + xi * (x[j] as number);
+        for (let j = i; j < d; j++) {
+          const jo = j * B;
+          let s0 = 0;
+          let s1 = 0;
+          let r = 0;
+          for (; r + 1 < nb; r += 2) {
+            s0 += (xt[io + r] as number) * (xt[jo + r] as number);
+            s1 += (xt[io + r + 1] as number) * (xt[jo + r + 1] as number);
+          }
+          if (r < nb) s0 += (xt[io + r] as number) * (xt[jo + r] as number);
+          m2[o + j] = (m2[o + j] as number) + s0 + s1;
+        }
       }
     }
     const na = this.#count;
