@@ -95,6 +95,11 @@ interface PortExpected {
 
 const weights = seededWeightsPath();
 
+it.skipIf(weights !== undefined)(
+  'port equivalence SKIPPED: no .cache/metrics/pt_inception-seeded.pth; run `pip download --no-deps -d .cache/whl pytorch-fid==0.3.0 && /usr/bin/python3 tools/fid_oracle.py weights`',
+  () => {},
+);
+
 describe.runIf(weights !== undefined)('port equivalence with pytorch-fid 0.3.0 (seeded weights)', () => {
   let net: FidInception;
   const expected = fixtureJson<PortExpected>('port', 'expected.json');
