@@ -233,22 +233,29 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number):
   }
   const r = keep.length;
   if (r === 0) return 0;
-  // C = B S2 (r x n), then M = C B^T (r x r, symmetric).
+  // C = B S2 (r x n), then M = C B^T (r x r, symmetric). Rows are processed in blocks so that
+  // each row of S2 / B is reused from cache by the whole block (memory bound otherwise).
+  const BLOCK = 8;
   const c = new Float64Array(r * n);
-  for (let ii = 0; ii < r; ii++) {
-    const bi = (keep[ii] as number) * n;
-    const ci = ii * n;
+  for (let b0 = 0; b0 < r; b0 += BLOCK) {
+    const b1 = Math.min(r, b0 + BLOCK);
     for (let k = 0; k < n; k++) {
-      const bik = bt[bi + k] as number;
-      if (bik !== 0) axpy(bik, s2, k * n, c, ci, n);
+      for (let ii = b0; ii < b1; ii++) {
+        const bik = bt[(keep[ii] as number) * n + k] as number;
+        if (bik !== 0) axpy(bik, s2, k * n, c, ii * n, n);
+      }
     }
   }
   const m = new Float64Array(r * r);
-  for (let ii = 0; ii < r; ii++) {
-    for (let jj = ii; jj < r; jj++) {
-      const v = dot(c, ii * n, bt, (keep[jj] as number) * n, n);
-      m[ii * r + jj] = v;
-      m[jj * r + ii] = v;
+  for (let b0 = 0; b0 < r; b0 += BLOCK) {
+    const b1 = Math.min(r, b0 + BLOCK);
+    for (let jj = b0; jj < r; jj++) {
+      const bj = (keep[jj] as number) * n;
+      for (let ii = b0; ii < b1 && ii <= jj; ii++) {
+        const v = dot(c, ii * n, bt, bj, n);
+        m[ii * r + jj] = v;
+        m[jj * r + ii] = v;
+      }
     }
   }
   const ev = symmetricEigen(m, r).values;
