@@ -38,7 +38,7 @@ export {
   resolveRunConfig,
   runConfigSchema,
 } from './config';
-export { gatherBatch, permutation, stepsPerEpoch, subsetSplit } from './data';
+export { stepsPerEpoch } from './data';
 export { NonFiniteLossError, RunConfigError, type RunConfigIssue, RunDirectoryError } from './errors';
 export {
   createStageOptimizer,

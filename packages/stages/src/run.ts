@@ -13,6 +13,7 @@ import type {
   TrainingCallback,
 } from '@tsvae/core';
 import { create, createRng, definePlugin, getRegistry, silentLogger, z } from '@tsvae/core';
+import { subset, toTensor } from '@tsvae/datasets';
 import pkg from '../package.json' with { type: 'json' };
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import {
@@ -24,7 +25,6 @@ import {
   type TrainingPosition,
 } from './checkpoint';
 import { parseRunConfig, type RunConfig } from './config';
-import { gatherBatch, subsetSplit } from './data';
 import { RunDirectoryError } from './errors';
 import {
   createStageOptimizer,
@@ -186,7 +186,8 @@ export async function loadTrainingData(config: RunConfig, logger: Logger = silen
     context: { logger },
   });
   const split = await dataset.load('train');
-  return subsetSplit(split, config.dataset.subset);
+  const n = config.dataset.subset;
+  return n === undefined || n >= split.size ? split : subset(split, n);
 }
 
 /** Reads a run's `config.json`. */
@@ -394,7 +395,7 @@ export async function trainTwoStage(options: TrainTwoStageOptions): Promise<Trai
       grid('one-stage-after-stage1.png', sampleOneStage(stage1, config.samples.count, sampleOpts));
       const recon = tf.tidy(() => {
         const n = Math.min(data.size, Math.max(1, Math.floor(config.samples.count / 2)));
-        const x = gatherBatch(
+        const x = toTensor(
           data,
           Int32Array.from({ length: n }, (_, i) => i),
         );

@@ -1,8 +1,8 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type DataSplit, definePlugin, getRegistry, type SecondStage, z } from '@tsvae/core';
+import { toTensor } from '@tsvae/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gatherBatch } from './data';
 import { createStageOptimizer, optimizerState, restoreOptimizerState } from './optimizer';
 import { loadRun, readMetrics, trainTwoStage } from './run';
 import { imageGridPng, sampleTwoStage } from './sample';
@@ -117,7 +117,7 @@ describe('stage-1 diagnostics', () => {
     expect(d.activeDims).toBe(2);
     expect(stage1Diagnostics(vae, data, { threshold: 0.01 }).activeDims).toBe(1);
     // MSE of decode(mu(x)) against all-ones images, recomputed here
-    const x = gatherBatch(data, [0, 1, 2, 3, 4]);
+    const x = toTensor(data, [0, 1, 2, 3, 4]);
     const want = tf.tidy(
       () =>
         tf
@@ -159,7 +159,7 @@ describe('encodeDataset and sampling', () => {
     const small: DataSplit = { size: 10, shape: [4, 4, 1], data: data.data.subarray(0, 160) };
     const codes = encodeDataset(vae, small, { batchSize: 4 });
     expect([codes.size, codes.latentDim, codes.mu.length]).toEqual([10, 3, 30]);
-    const p = vae.encode(gatherBatch(small, [9]), { training: false });
+    const p = vae.encode(toTensor(small, [9]), { training: false });
     expect(Array.from(codes.mu.subarray(27, 30))).toEqual(Array.from(p.mu.dataSync()));
     expect(Array.from(codes.sigma.subarray(27, 30))).toEqual(Array.from(tf.exp(p.logSigma).dataSync()));
     const second = await reg.create('second-stage', 'tiny-mlp', { latentDim: 3 });

@@ -4,9 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import type { DataSplit, Logger, Rng, SecondStage, TrainingCallback } from '@tsvae/core';
 import { silentLogger } from '@tsvae/core';
+import { epochOrder, toTensor } from '@tsvae/datasets';
 import type { PartialEpoch } from './checkpoint';
 import { learningRateAt } from './config';
-import { gatherBatch, permutation, stepsPerEpoch } from './data';
+import { stepsPerEpoch } from './data';
 import { NonFiniteLossError } from './errors';
 import { createStageOptimizer, type StageOptimizer, setLearningRate } from './optimizer';
 import { withSeededMathRandom } from './random';
@@ -144,7 +145,7 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
     const resuming = epoch === start.epoch && start.step > 0;
     const lr = learningRateAt(lr0, lrEpochs, epoch);
     setLearningRate(optimizer, lr);
-    const perm = resuming && start.permutation ? start.permutation : permutation(spec.n, opts.rng);
+    const perm = resuming && start.permutation ? start.permutation : epochOrder(spec.n, opts.rng);
     const sums: Record<string, number> = resuming && start.partial ? { ...start.partial.sums } : {};
     let seconds = resuming && start.partial ? start.partial.seconds : 0;
     const firstStep = resuming ? start.step : 0;
@@ -315,7 +316,7 @@ export function stage1Diagnostics(
   for (let start = 0; start < data.size; start += batchSize) {
     const idx = Int32Array.from({ length: Math.min(batchSize, data.size - start) }, (_, i) => start + i);
     const [v, e] = tf.tidy(() => {
-      const x = gatherBatch(data, idx);
+      const x = toTensor(data, idx);
       const { mu, logSigma } = vae.encode(x, { training: false });
       const vsum = tf.sum(tf.exp(tf.mul(logSigma, 2)), 0);
       const xr = vae.decode(mu, { training: false });
@@ -359,7 +360,7 @@ export function trainStage1(
       n: data.size,
       variables: () => vae.trainableVariables(),
       prepareStep(indices, rng) {
-        const x = gatherBatch(data, indices);
+        const x = toTensor(data, indices);
         const seed = rng.seed() + 1;
         return { lossFn: () => vae.loss(x, { training: true, seed }), dispose: () => x.dispose() };
       },
@@ -400,7 +401,7 @@ export function encodeDataset(
   for (let start = 0; start < data.size; start += batchSize) {
     const idx = Int32Array.from({ length: Math.min(batchSize, data.size - start) }, (_, i) => start + i);
     const [m, s] = tf.tidy(() => {
-      const p = vae.encode(gatherBatch(data, idx), { training: false });
+      const p = vae.encode(toTensor(data, idx), { training: false });
       return [p.mu, tf.exp(p.logSigma)];
     });
     mu.set(m.dataSync(), start * k);
