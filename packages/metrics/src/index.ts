@@ -13,6 +13,19 @@ export {
   type TrainClassifierOptions,
   trainClassifier,
 } from './classifier';
+export {
+  type EvaluateOptions,
+  type EvaluationProgress,
+  evaluateGenerators,
+  type FeatureOptions,
+  type GeneratedFeatureOptions,
+  type GeneratorEvaluation,
+  generatorFeatures,
+  type MeanStd,
+  prepareGenerated,
+  splitFeatures,
+  type TrialResult,
+} from './evaluate';
 export { type FidResult, fidFromFeatures, frechetDistance } from './fid';
 export {
   type ExtractOptions,

@@ -1,0 +1,331 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, type DataSplit, type FeatureExtractor, type Generator } from '@tsvae/core';
+import { toTensor } from '@tsvae/datasets';
+import { fidFromFeatures } from './fid';
+import { type KidOptions, kernelInceptionDistance } from './kid';
+
+/** Where a long evaluation stands (for progress bars). */
+export interface EvaluationProgress {
+  /** `reference`: features of the real images; `generated`: of a generator's samples. */
+  readonly phase: 'reference' | 'generated';
+  readonly extractor: string;
+  /** The generator (phase `generated`). */
+  readonly generator?: string;
+  /** 0-based trial (phase `generated`). */
+  readonly trial?: number;
+  /** Images done / to do in this phase. */
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Options shared by the feature helpers. */
+export interface FeatureOptions {
+  /** Images per generate / extract call (default 500): bounds memory. */
+  readonly batchSize?: number;
+  readonly onProgress?: (progress: { readonly done: number; readonly total: number }) => void;
+  /** Stops between batches with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link generatorFeatures}. */
+export interface GeneratedFeatureOptions extends FeatureOptions {
+  /** Seed of the draws (default 0); every batch gets its own seed derived from it. */
+  readonly seed?: number;
+  /**
+   * Round generated images to uint8 levels (`round(255 x) / 255`, clipped to [0, 1]) before the
+   * extractor sees them, as the FID protocol does (default true): real images are uint8 already.
+   */
+  readonly quantize?: boolean;
+  /**
+   * The Two-Stage VAE reference code's per-image min-max normalisation of generated images
+   * (`(x - min) / (max - min)`) before FID. Non-standard, so off by default.
+   */
+  readonly minMaxNormalize?: boolean;
+}
+
+function checkCount(name: string, n: number): void {
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer, got ${n}`);
+}
+
+async function collect(
+  extractor: FeatureExtractor,
+  total: number,
+  options: FeatureOptions,
+  batch: (start: number, size: number, index: number) => Promise<tf.Tensor4D>,
+): Promise<Float32Array> {
+  const bs = options.batchSize ?? 500;
+  checkCount('batchSize', bs);
+  const d = extractor.featureDim;
+  const out = new Float32Array(total * d);
+  for (let start = 0, i = 0; start < total; start += bs, i++) {
+    options.signal?.throwIfAborted();
+    const size = Math.min(bs, total - start);
+    const images = await batch(start, size, i);
+    let features: tf.Tensor2D;
+    try {
+      features = await extractor.extract(images);
+    } finally {
+      images.dispose();
+    }
+    try {
+      if (features.shape[0] !== size || features.shape[1] !== d) {
+        throw new Error(
+          `feature extractor '${extractor.name}' returned shape [${features.shape.join(', ')}] for ${size} images; expected [${size}, ${d}]`,
+        );
+      }
+      out.set(await features.data(), start * d);
+    } finally {
+      features.dispose();
+    }
+    options.onProgress?.({ done: start + size, total });
+  }
+  return out;
+}
+
+/**
+ * Features of the first `count` examples of a split (default all), row-major `[count, dim]`.
+ * uint8 splits are scaled to [0, 1].
+ */
+export async function splitFeatures(
+  extractor: FeatureExtractor,
+  split: DataSplit,
+  options: FeatureOptions & { readonly count?: number } = {},
+): Promise<Float32Array> {
+  const count = options.count ?? split.size;
+  checkCount('count', count);
+  if (count > split.size) throw new RangeError(`count ${count} exceeds the split's ${split.size} examples`);
+  return collect(extractor, count, options, async (start, size) =>
+    toTensor(
+      split,
+      Int32Array.from({ length: size }, (_, k) => start + k),
+    ),
+  );
+}
+
+/** Quantises and/or min-max normalises generated images (see {@link GeneratedFeatureOptions}). */
+export function prepareGenerated(
+  images: tf.Tensor4D,
+  options: { readonly quantize?: boolean; readonly minMaxNormalize?: boolean } = {},
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    let x: tf.Tensor4D = images;
+    if (options.minMaxNormalize) {
+      const lo = tf.min(x, [1, 2, 3], true);
+      const hi = tf.max(x, [1, 2, 3], true);
+      x = tf.div(tf.sub(x, lo), tf.maximum(tf.sub(hi, lo), 1e-12));
+    }
+    if (options.quantize ?? true) x = tf.div(tf.round(tf.mul(tf.clipByValue(x, 0, 1), 255)), 255);
+    return x === images ? tf.clone(x) : x;
+  });
+}
+
+/**
+ * Features of `count` images drawn from a generator, a batch at a time (never all images at
+ * once), row-major `[count, dim]`. Batch `i` is drawn with a seed derived from `seed` and `i`.
+ */
+export async function generatorFeatures(
+  extractor: FeatureExtractor,
+  generator: Generator,
+  count: number,
+  options: GeneratedFeatureOptions = {},
+): Promise<Float32Array> {
+  checkCount('count', count);
+  const seeds = createRng(options.seed ?? 0);
+  return collect(extractor, count, options, async (_start, size) => {
+    const raw = await generator.generate(size, {
+      seed: seeds.nextInt(2 ** 31 - 1),
+      batchSize: options.batchSize ?? 500,
+    });
+    if (raw.shape[0] !== size) {
+      raw.dispose();
+      throw new Error(`generator '${generator.name}' returned ${raw.shape[0]} images; asked for ${size}`);
+    }
+    try {
+      return prepareGenerated(raw, options);
+    } finally {
+      raw.dispose();
+    }
+  });
+}
+
+/** Mean and (population, ddof = 0) standard deviation. */
+export interface MeanStd {
+  readonly mean: number;
+  readonly std: number;
+}
+
+function meanStd(values: readonly number[]): MeanStd {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const v = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
+  return { mean, std: Math.sqrt(v) };
+}
+
+/** One trial: fresh samples of a generator against the reference features. */
+export interface TrialResult {
+  readonly seed: number;
+  readonly fid: number;
+  /** KID mean and std over its subsets (absent when KID is off). */
+  readonly kid?: MeanStd;
+}
+
+/** FID and KID of one generator under one feature extractor. */
+export interface GeneratorEvaluation {
+  readonly generator: string;
+  readonly extractor: string;
+  readonly featureDim: number;
+  /** Generated images per trial (N). */
+  readonly count: number;
+  /** Reference images (N of the real side). */
+  readonly referenceCount: number;
+  /** FID mean over trials and std over trials (0 for one trial). */
+  readonly fid: MeanStd;
+  /**
+   * KID: mean over trials; std over KID subsets for one trial (the usual KID report), over
+   * trials otherwise (`stdOver` says which). Absent when KID is off.
+   */
+  readonly kid?: MeanStd & {
+    readonly stdOver: 'subsets' | 'trials';
+    readonly subsets: number;
+    readonly subsetSize: number;
+  };
+  readonly trials: readonly TrialResult[];
+  readonly seconds: number;
+}
+
+/** Options of {@link evaluateGenerators}. */
+export interface EvaluateOptions {
+  /** Generators to evaluate, by the name to report them under. */
+  readonly generators: Readonly<Record<string, Generator>>;
+  /** Real images (usually the test split). */
+  readonly reference: DataSplit;
+  readonly extractors: readonly FeatureExtractor[];
+  /** Generated images per trial (default 10000, the recipe's N). */
+  readonly count?: number;
+  /** First N reference images (default min(10000, reference size)). */
+  readonly referenceCount?: number;
+  /** Trials, each with fresh samples (seed `seed + trial`); default 1. The paper reports 10. */
+  readonly trials?: number;
+  /** Default 0. */
+  readonly seed?: number;
+  /** Images per generate / extract call (default 500). */
+  readonly batchSize?: number;
+  /** See {@link GeneratedFeatureOptions.quantize} (default true). */
+  readonly quantize?: boolean;
+  /** See {@link GeneratedFeatureOptions.minMaxNormalize} (default false). */
+  readonly minMaxNormalize?: boolean;
+  /**
+   * KID options (default 100 subsets of 1000, seeded by `seed + trial`, subset size clamped to
+   * the sample counts), or `false` to skip KID.
+   */
+  readonly kid?: Omit<KidOptions, 'seed'> | false;
+  readonly onProgress?: (progress: EvaluationProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * FID and KID of each generator against a reference split under each feature extractor, as in
+ * the paper's protocol (N generated vs N test images, mean ± std over trials). Reference
+ * features are computed once per extractor; samples are drawn and featurised a batch at a time.
+ *
+ * @example
+ * ```ts
+ * import { create } from '@tsvae/core';
+ * import { evaluateGenerators } from '@tsvae/metrics';
+ * const extractor = await create('feature-extractor', 'classifier', { dataset: 'mnist' });
+ * const test = await (await create('dataset', 'mnist', {})).load('test');
+ * const [row] = await evaluateGenerators({
+ *   generators: { 'two-stage': myGenerator }, reference: test, extractors: [extractor], count: 10000,
+ * });
+ * console.log(`FID ${row.fid.mean} (N = ${row.count} vs ${row.referenceCount})`);
+ * ```
+ */
+export async function evaluateGenerators(options: EvaluateOptions): Promise<GeneratorEvaluation[]> {
+  const names = Object.keys(options.generators);
+  if (names.length === 0) throw new RangeError('evaluateGenerators: no generators given');
+  if (options.extractors.length === 0)
+    throw new RangeError('evaluateGenerators: no feature extractors given');
+  const count = options.count ?? 10000;
+  checkCount('count', count);
+  const refCount = options.referenceCount ?? Math.min(10000, options.reference.size);
+  checkCount('referenceCount', refCount);
+  const trials = options.trials ?? 1;
+  checkCount('trials', trials);
+  const seed = options.seed ?? 0;
+  const kidOpts = options.kid === false ? null : (options.kid ?? {});
+  const common = {
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  const results: GeneratorEvaluation[] = [];
+  for (const extractor of options.extractors) {
+    const real = await splitFeatures(extractor, options.reference, {
+      ...common,
+      count: refCount,
+      onProgress: (p) => options.onProgress?.({ phase: 'reference', extractor: extractor.name, ...p }),
+    });
+    const d = extractor.featureDim;
+    for (const name of names) {
+      const generator = options.generators[name] as Generator;
+      const started = performance.now();
+      const rows: TrialResult[] = [];
+      let subsets = 0;
+      let subsetSize = 0;
+      for (let t = 0; t < trials; t++) {
+        const fake = await generatorFeatures(extractor, generator, count, {
+          ...common,
+          seed: seed + t,
+          quantize: options.quantize ?? true,
+          minMaxNormalize: options.minMaxNormalize ?? false,
+          onProgress: (p) =>
+            options.onProgress?.({
+              phase: 'generated',
+              extractor: extractor.name,
+              generator: name,
+              trial: t,
+              ...p,
+            }),
+        });
+        const fid = fidFromFeatures(real, fake, d).fid;
+        if (kidOpts) {
+          const k = kernelInceptionDistance(real, fake, d, {
+            clampSubsetSize: true,
+            ...kidOpts,
+            seed: seed + t,
+          });
+          subsets = k.values.length;
+          subsetSize = k.subsetSize;
+          rows.push({ seed: seed + t, fid, kid: { mean: k.mean, std: k.std } });
+        } else {
+          rows.push({ seed: seed + t, fid });
+        }
+      }
+      const fid = meanStd(rows.map((r) => r.fid));
+      let kid: GeneratorEvaluation['kid'];
+      if (kidOpts) {
+        const means = meanStd(rows.map((r) => r.kid?.mean ?? Number.NaN));
+        kid =
+          trials === 1
+            ? {
+                mean: means.mean,
+                std: rows[0]?.kid?.std ?? Number.NaN,
+                stdOver: 'subsets',
+                subsets,
+                subsetSize,
+              }
+            : { ...means, stdOver: 'trials', subsets, subsetSize };
+      }
+      results.push({
+        generator: name,
+        extractor: extractor.name,
+        featureDim: d,
+        count,
+        referenceCount: refCount,
+        fid,
+        ...(kid ? { kid } : {}),
+        trials: rows,
+        seconds: (performance.now() - started) / 1000,
+      });
+    }
+  }
+  return results;
+}
