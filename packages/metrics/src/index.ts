@@ -55,6 +55,7 @@ export {
 } from './npy';
 export {
   classifierPlugin,
+  defaultClassifierPath,
   type InceptionExtractorOptions,
   InceptionFeatureExtractor,
   inceptionFidPlugin,

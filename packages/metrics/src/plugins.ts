@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -90,6 +91,8 @@ export const inceptionFidPlugin: PluginDefinition<'feature-extractor', typeof in
 const classifierSchema = z.object({
   /** Registered dataset plugin to train on when no saved classifier exists (e.g. `mnist`, `fashion-mnist`). */
   dataset: z.string().default('mnist'),
+  /** Config of that dataset plugin (e.g. a local `path`); part of the default cache file name. */
+  datasetConfig: z.record(z.string(), z.unknown()).default({}),
   /** Saved classifier (.npz); default `<cacheDir>/metrics/classifier-<dataset>-s<seed>.npz`. */
   path: z.string().optional(),
   cacheDir: z.string().optional(),
@@ -98,6 +101,40 @@ const classifierSchema = z.object({
   trainSize: z.number().int().positive().optional(),
   seed: z.number().int().default(0),
 });
+
+/**
+ * Where the `classifier` plugin saves / finds its network when no `path` is given:
+ * `<cacheDir>/metrics/classifier-<dataset>[-<config hash>]-s<seed>-e<epochs>[-n<trainSize>].npz`.
+ */
+export function defaultClassifierPath(config: {
+  readonly dataset: string;
+  readonly datasetConfig?: Readonly<Record<string, unknown>>;
+  readonly cacheDir?: string | undefined;
+  readonly seed: number;
+  readonly epochs: number;
+  readonly trainSize?: number | undefined;
+}): string {
+  const dc = config.datasetConfig ?? {};
+  const hash = Object.keys(dc).length
+    ? `-${createHash('sha256').update(stableJson(dc)).digest('hex').slice(0, 8)}`
+    : '';
+  const n = config.trainSize === undefined ? '' : `-n${config.trainSize}`;
+  return join(
+    config.cacheDir ?? defaultCacheDir(),
+    'metrics',
+    `classifier-${config.dataset}${hash}-s${config.seed}-e${config.epochs}${n}.npz`,
+  );
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
 
 /**
  * `feature-extractor` plugin `classifier`: 128-d features of a small CNN trained on a dataset
@@ -109,19 +146,13 @@ export const classifierPlugin: PluginDefinition<'feature-extractor', typeof clas
   description: 'Penultimate features (128-d) of a small CNN trained on the dataset itself (MNIST-like)',
   configSchema: classifierSchema,
   create: async (config, context) => {
-    const path =
-      config.path ??
-      join(
-        config.cacheDir ?? defaultCacheDir(),
-        'metrics',
-        `classifier-${config.dataset}-s${config.seed}.npz`,
-      );
+    const path = config.path ?? defaultClassifierPath(config);
     let model: FeatureClassifier;
     if (existsSync(path)) {
       model = FeatureClassifier.load(new Uint8Array(await readFile(path)));
       context.logger.debug('loaded feature classifier', { path });
     } else {
-      const ds = await create('dataset', config.dataset, {}, { context });
+      const ds = await create('dataset', config.dataset, config.datasetConfig, { context });
       const split = await ds.load('train');
       if (!split.labels)
         throw new Error(`dataset '${config.dataset}' has no labels to train a classifier on`);
