@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fidFromFeatures, frechetDistance } from './fid';
+import { fidFromFeatures, frechetDistance, preferLowRank } from './fid';
 import { readNpy } from './npy';
 import { computeStatistics, StatisticsAccumulator, statisticsFromNpz, statisticsToNpz } from './stats';
 import { fixtureBytes, fixtureJson, fixtureNpy, lcgFeatures } from './testing';
@@ -57,6 +57,32 @@ describe('frechetDistance vs scipy.linalg.sqrtm (pytorch-fid calculate_frechet_d
     expect(ab.n2).toBe(90);
     expect(Math.abs(ab.fid - expected.features.fid_scipy) / expected.features.fid_scipy).toBeLessThan(1e-9);
     expect(ba.fid).toBeCloseTo(ab.fid, 9);
+  });
+});
+
+describe('fidFromFeatures with fewer samples than dimensions (nuclear norm of B1 B2^T)', () => {
+  it.each([
+    [40, 50, 64],
+    [50, 40, 64],
+    [7, 3, 200],
+    [2, 2, 30],
+  ])('n1 = %i, n2 = %i, d = %i: equals the covariance route', (n1, n2, d) => {
+    expect(preferLowRank(n1, n2, d)).toBe(true);
+    const x = lcgFeatures(3 + n1, n1, d);
+    const y = lcgFeatures(5 + n2, n2, d, 1.7);
+    const r = fidFromFeatures(x, y, d);
+    const ref = frechetDistance(computeStatistics(x, d), computeStatistics(y, d));
+    expect(r).toMatchObject({ n1, n2, dim: d });
+    // The covariance route takes square roots of round-off-level eigenvalues (rank < d): ~1e-9.
+    expect(Math.abs(r.fid - ref.fid) / ref.fid).toBeLessThan(1e-8);
+    // Self-distance is zero up to round-off.
+    expect(Math.abs(fidFromFeatures(x, x, d).fid)).toBeLessThan(1e-9 * d);
+  });
+
+  it('keeps the covariance route when samples outnumber dimensions', () => {
+    expect(preferLowRank(10000, 10000, 2048)).toBe(false);
+    expect(preferLowRank(120, 90, 16)).toBe(false);
+    expect(preferLowRank(1000, 1000, 2048)).toBe(true);
   });
 });
 
