@@ -201,6 +201,7 @@ describe.runIf(existsSync(dist))('the built tsvae executable', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('train');
     expect(r.stdout).toContain('sample');
+    expect(r.stdout).toContain('eval');
   });
 
   it('trains a tiny run end to end as a child process', () => {

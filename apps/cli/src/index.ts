@@ -1,16 +1,17 @@
 /**
  * @packageDocumentation
- * The `tsvae` command line: `train`, `sample`, `encode`, `info`. {@link main} runs it in-process.
+ * The `tsvae` command line: `train`, `sample`, `encode`, `eval`, `info`. {@link main} runs it
+ * in-process.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BackendInfo, type BackendRequest, describeBackend, initBackend } from '@tsvae/backend';
-import { create, getRegistry, type Logger, loadPlugins, PLUGIN_KINDS, PluginError } from '@tsvae/core';
+import { describeBackend } from '@tsvae/backend';
+import { create, getRegistry, PLUGIN_KINDS, PluginError } from '@tsvae/core';
 import '@tsvae/datasets';
 import '@tsvae/layers';
+import '@tsvae/metrics';
 import {
   encodeDataset,
   loadRun,
@@ -29,158 +30,26 @@ import {
   writeImageGrid,
   writeJsonAtomic,
 } from '@tsvae/stages';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import {
+  backendOption,
+  CliError,
+  type CliIO,
+  collect,
+  intOption,
+  loadPluginModules,
+  packageVersions,
+  parseSet,
+  pluginsOption,
+  positiveNumber,
+  processIO,
+  setPath,
+  setupBackend,
+  stderrLogger,
+} from './common';
+import { addEvalCommand } from './eval';
 import { writeNpy } from './npy';
-import { jsonProgress, type OutputStream, ttyProgress } from './progress';
-
-/** What {@link main} reads and writes (the process's by default; tests pass their own). */
-export interface CliIO {
-  readonly stdout: OutputStream;
-  readonly stderr: OutputStream;
-  /** Working directory for relative paths (default `process.cwd()`). */
-  readonly cwd?: string;
-  /** Subscribe to interrupt requests (SIGINT); returns an unsubscribe function. */
-  readonly onInterrupt?: (handler: () => void) => () => void;
-}
-
-const processIO: CliIO = {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  onInterrupt(handler) {
-    let count = 0;
-    const h = () => {
-      count++;
-      if (count > 1) process.exit(130);
-      handler();
-    };
-    process.on('SIGINT', h);
-    return () => process.off('SIGINT', h);
-  },
-};
-
-/** A user error: printed as `error: <message>` with exit code 1 (no stack trace). */
-export class CliError extends Error {
-  override readonly name = 'CliError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
-
-function intOption(name: string, min = 0) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
-      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${value}".`);
-    }
-    return n;
-  };
-}
-
-function positiveNumber(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-      throw new InvalidArgumentError(`${name} must be a positive number, got "${value}".`);
-    }
-    return n;
-  };
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const keys = path.split('.');
-  let cur = target;
-  keys.forEach((k, i) => {
-    if (i === keys.length - 1) cur[k] = value;
-    else {
-      const next = cur[k];
-      if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[k] = {};
-      cur = cur[k] as Record<string, unknown>;
-    }
-  });
-}
-
-function parseSet(assignment: string): [string, unknown] {
-  const eq = assignment.indexOf('=');
-  if (eq <= 0)
-    throw new CliError(`--set expects key=value (e.g. --set stage1.epochs=10), got "${assignment}"`);
-  const key = assignment.slice(0, eq).trim();
-  const raw = assignment.slice(eq + 1);
-  let value: unknown = raw;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    // a bare string
-  }
-  return [key, value];
-}
-
-/** Package versions, read from each package's package.json (best effort). */
-export function packageVersions(): Record<string, string> {
-  const out: Record<string, string> = {};
-  let req: NodeJS.Require;
-  try {
-    req = createRequire(import.meta.url);
-  } catch {
-    return out;
-  }
-  const names = [
-    '@tsvae/cli',
-    '@tsvae/core',
-    '@tsvae/backend',
-    '@tsvae/distributions',
-    '@tsvae/layers',
-    '@tsvae/datasets',
-    '@tsvae/stages',
-    '@tensorflow/tfjs-core',
-    '@tensorflow/tfjs-layers',
-    '@tensorflow/tfjs-backend-wasm',
-    '@tensorflow/tfjs-node',
-    '@tensorflow/tfjs-node-gpu',
-  ];
-  for (const name of names) {
-    try {
-      const pkg = JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')) as {
-        version?: string;
-      };
-      if (pkg.version) out[name] = pkg.version;
-    } catch {
-      // not installed
-    }
-  }
-  return out;
-}
-
-function stderrLogger(io: CliIO, verbose: boolean): Logger {
-  const w = (level: string) => (m: string, f?: Readonly<Record<string, unknown>>) =>
-    io.stderr.write(`${level}: ${m}${f && Object.keys(f).length ? ` ${JSON.stringify(f)}` : ''}\n`);
-  const noop = () => {};
-  return {
-    debug: verbose ? w('debug') : noop,
-    info: verbose ? w('info') : noop,
-    warn: w('warning'),
-    error: w('error'),
-  };
-}
-
-async function setupBackend(backend: string | undefined, io: CliIO, verbose: boolean): Promise<BackendInfo> {
-  const logger = stderrLogger(io, verbose);
-  return initBackend({
-    ...(backend ? { backend: backend as BackendRequest } : {}),
-    logger: { debug: logger.debug, info: logger.info, warn: logger.warn },
-  });
-}
-
-async function loadPluginModules(specs: string[] | undefined, cwd: string): Promise<void> {
-  if (!specs?.length) return;
-  await loadPlugins(specs.map((s) => (s.startsWith('.') || s.startsWith('/') ? resolve(cwd, s) : s)));
-}
+import { jsonProgress, ttyProgress } from './progress';
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -465,21 +334,10 @@ async function runInfo(
   return 0;
 }
 
-const backendOption = () =>
-  new Option('--backend <name>', 'tfjs backend (default: TSVAE_BACKEND or automatic)').choices([
-    'auto',
-    'tensorflow',
-    'wasm',
-    'cpu',
-    'webgpu',
-  ]);
-const pluginsOption = () =>
-  new Option('--plugins <module>', 'load third-party plugins from a module (repeatable)').argParser(collect);
-
 /** Builds the commander program; actions store their exit code in `result.code`. */
 export function buildProgram(io: CliIO, result: { code: number }): Command {
   const program = new Command('tsvae')
-    .description('Two-Stage VAE (Dai & Wipf, ICLR 2019) on TensorFlow.js: train, sample, encode.')
+    .description('Two-Stage VAE (Dai & Wipf, ICLR 2019) on TensorFlow.js: train, sample, encode, evaluate.')
     .version(packageVersions()['@tsvae/cli'] ?? '0.0.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -574,6 +432,8 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
       result.code = await runEncode(o, io);
     });
 
+  addEvalCommand(program, io, result);
+
   program
     .command('info')
     .description('Show the backend and why it was chosen, threads, versions and registered plugins.')
@@ -640,6 +500,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO): Prom
   }
 }
 
+export { CliError, type CliIO, packageVersions } from './common';
+export { EVAL_FORMAT, type EvalOpts, runEval } from './eval';
 export { encodeNpy, writeNpy } from './npy';
 export { jsonProgress, type OutputStream, ttyProgress } from './progress';
 /** The tfjs-core version the CLI runs with. */

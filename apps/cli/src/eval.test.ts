@@ -1,0 +1,395 @@
+import '@tensorflow/tfjs-backend-cpu';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { create, type Dataset, definePlugin, getRegistry, z } from '@tsvae/core';
+import { registerTinyPlugins } from '@tsvae/stages';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type CliIO, EVAL_FORMAT, main } from './index';
+
+class Capture {
+  text = '';
+  constructor(readonly isTTY = false) {}
+  write(s: string): boolean {
+    this.text += s;
+    return true;
+  }
+}
+
+function io(tty = false): CliIO & { stdout: Capture; stderr: Capture } {
+  return { stdout: new Capture(tty), stderr: new Capture() };
+}
+
+interface EvalRow {
+  generator: string;
+  extractor: string;
+  featureDim: number;
+  count: number;
+  referenceCount: number;
+  fid: { mean: number; std: number };
+  kid?: { mean: number; std: number; stdOver: string; subsets: number; subsetSize: number };
+  trials: { seed: number; fid: number; kid?: { mean: number; std: number } }[];
+}
+
+interface EvalReport {
+  format: string;
+  checkpoint: string;
+  finished: boolean;
+  dataset: { name: string; split: string; size: number };
+  protocol: { count: number; referenceCount: number; trials: number; quantize: boolean };
+  extractors: { name: string; plugin: string; config: Record<string, unknown>; featureDim: number }[];
+  skipped: { plugin: string; reason: string }[];
+  results: EvalRow[];
+  environment: { backend: { backend: string } };
+}
+
+const readReport = (path: string): EvalReport => JSON.parse(readFileSync(path, 'utf8')) as EvalReport;
+
+const TINY = [
+  '--encoder',
+  'tiny-dense',
+  '--decoder',
+  'tiny-dense',
+  '--second-stage',
+  'tiny-mlp',
+  '--latent-dim',
+  '4',
+  '--batch-size',
+  '32',
+  '--stage1-epochs',
+  '2',
+  '--stage2-epochs',
+  '2',
+  '--set',
+  'dataset.config={"size":128}',
+  '--set',
+  'stage2.model.config.width=16',
+  '--set',
+  'samples.count=16',
+  '--backend',
+  'cpu',
+];
+
+/** Features = the 16 pixels of a 4x4 image: FID is then a plain Gaussian fit of pixels. */
+const pixels = definePlugin({
+  kind: 'feature-extractor',
+  name: 'test-pixels',
+  configSchema: z.object({ scale: z.number().default(1) }),
+  create: (c: { scale: number }) => ({
+    name: 'test-pixels',
+    featureDim: 16,
+    async extract(images: tf.Tensor4D) {
+      return tf.tidy(() => tf.mul(tf.reshape(images, [images.shape[0], 16]), c.scale) as tf.Tensor2D);
+    },
+    dispose() {},
+  }),
+});
+
+/** tiny-manifold with labels (sign of the first pixel's deviation), so the classifier applies. */
+const labelled = definePlugin({
+  kind: 'dataset',
+  name: 'test-labelled-manifold',
+  configSchema: z.object({ size: z.number().int().default(128) }),
+  create: async (c: { size: number }): Promise<Dataset> => {
+    const base = await create('dataset', 'tiny-manifold', { size: c.size });
+    return {
+      name: 'test-labelled-manifold',
+      shape: base.shape,
+      numClasses: 2,
+      async load(split) {
+        const s = await base.load(split);
+        const labels = Int32Array.from({ length: s.size }, (_, i) => ((s.data[i * 16] ?? 0) > 0.5 ? 1 : 0));
+        return { ...s, labels };
+      },
+    };
+  },
+});
+
+const root = mkdtempSync(join(tmpdir(), 'tsvae-eval-'));
+const runDir = join(root, 'run');
+const emptyCache = join(root, 'cache');
+
+beforeAll(async () => {
+  registerTinyPlugins();
+  const reg = getRegistry();
+  if (!reg.has('feature-extractor', 'test-pixels')) reg.register(pixels);
+  if (!reg.has('dataset', 'test-labelled-manifold')) reg.register(labelled);
+  const t = io();
+  const code = await main(['train', '--dataset', 'tiny-manifold', ...TINY, '--run-dir', runDir], t);
+  expect(t.stderr.text).toBe('');
+  expect(code).toBe(0);
+}, 60_000);
+
+const SMALL = ['--extractor', 'test-pixels', '-n', '64', '--kid-subsets', '4', '--kid-subset-size', '32'];
+
+describe('tsvae eval', () => {
+  it('writes FID and KID of one-stage and two-stage samples vs the test set to <run>/eval.json', async () => {
+    const t = io();
+    expect(await main(['eval', runDir, ...SMALL, '--backend', 'cpu'], t)).toBe(0);
+    expect(t.stderr.text).toBe('');
+    const lines = t.stdout.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ event: 'start', count: 64, referenceCount: 64 });
+    expect(lines.filter((l) => l['event'] === 'progress').length).toBeGreaterThanOrEqual(3);
+    const done = lines.at(-1);
+    expect(done).toMatchObject({ event: 'done', out: join(runDir, 'eval.json') });
+
+    const report = readReport(join(runDir, 'eval.json'));
+    expect(report.format).toBe(EVAL_FORMAT);
+    expect(report.finished).toBe(true);
+    expect(report.dataset).toMatchObject({ name: 'tiny-manifold', split: 'test', size: 64 });
+    expect(report.protocol).toMatchObject({ count: 64, referenceCount: 64, trials: 1, quantize: true });
+    expect(report.environment.backend.backend).toBe('cpu');
+    expect(report.extractors).toEqual([
+      { name: 'test-pixels', plugin: 'test-pixels', config: {}, featureDim: 16 },
+    ]);
+    expect(report.results.map((r) => r.generator)).toEqual(['one-stage', 'two-stage']);
+    for (const r of report.results) {
+      expect(r).toMatchObject({ extractor: 'test-pixels', featureDim: 16, count: 64, referenceCount: 64 });
+      expect(r.fid.mean).toBeGreaterThan(0);
+      expect(Number.isFinite(r.kid?.mean)).toBe(true);
+      expect(r.kid).toMatchObject({ stdOver: 'subsets', subsets: 4, subsetSize: 32 });
+    }
+    // No temporary file is left behind by the atomic write.
+    expect(existsSync(join(runDir, 'eval.json.tmp'))).toBe(false);
+  });
+
+  it('is reproducible: one mode alone, or trial 0 of several, gives the same FID as before', async () => {
+    const first = readReport(join(runDir, 'eval.json'));
+    const two = first.results.find((r) => r.generator === 'two-stage');
+    const out = join(root, 'two.json');
+    expect(
+      await main(
+        [
+          'eval',
+          '--run',
+          runDir,
+          ...SMALL,
+          '--modes',
+          'two-stage',
+          '--trials',
+          '2',
+          '--out',
+          out,
+          '--backend',
+          'cpu',
+        ],
+        io(),
+      ),
+    ).toBe(0);
+    const again = readReport(out);
+    expect(again.results).toHaveLength(1);
+    const row = again.results[0];
+    expect(row?.trials.map((t) => t.seed)).toEqual([0, 1]);
+    expect(row?.trials[0]?.fid).toBe(two?.fid.mean);
+    expect(row?.trials[0]?.kid?.mean).toBe(two?.kid?.mean);
+    expect(row?.trials[1]?.fid).not.toBe(row?.trials[0]?.fid);
+    expect(row?.kid?.stdOver).toBe('trials');
+    const m = ((row?.trials[0]?.fid ?? 0) + (row?.trials[1]?.fid ?? 0)) / 2;
+    expect(row?.fid.mean).toBeCloseTo(m, 10);
+  });
+
+  it('scales FID by s^2 when the features are scaled by s (extractor config reaches the plugin)', async () => {
+    const base = readReport(join(runDir, 'eval.json')).results[0]?.fid.mean ?? Number.NaN;
+    const out = join(root, 'scaled.json');
+    const args = ['eval', runDir, ...SMALL, '--modes', 'one-stage', '--out', out, '--backend', 'cpu'];
+    expect(await main([...args, '--extractor-config', 'test-pixels={"scale":3}'], io())).toBe(0);
+    const scaled = readReport(out);
+    expect(scaled.extractors[0]?.config).toEqual({ scale: 3 });
+    expect(scaled.results[0]?.fid.mean).toBeCloseTo(9 * base, 6);
+  });
+
+  it('prints a table on a terminal', async () => {
+    const t = io(true);
+    const out = join(root, 'tty.json');
+    expect(await main(['eval', runDir, ...SMALL, '--no-kid', '--out', out, '--backend', 'cpu'], t)).toBe(0);
+    expect(t.stdout.text).toMatch(/test-pixels: test images \[#+\] 64\/64/);
+    expect(t.stdout.text).toMatch(/extractor\s+samples\s+FID\s+KID x 1e3\s+N gen\s+N test\s+trials/);
+    expect(t.stdout.text).toMatch(/test-pixels\s+two-stage\s+\d+\.\d\d\s+-\s+64\s+64\s+1/);
+    expect(readReport(out).results[0]?.kid).toBeUndefined();
+  });
+
+  it('picks the classifier automatically for a labelled dataset, trained on that dataset and cached', async () => {
+    const dir = join(root, 'labelled');
+    const t = io();
+    expect(await main(['train', '--dataset', 'test-labelled-manifold', ...TINY, '--run-dir', dir], t)).toBe(
+      0,
+    );
+    const cache = join(root, 'cache-labelled');
+    const e = io();
+    const args = [
+      'eval',
+      dir,
+      '-n',
+      '40',
+      '--kid-subsets',
+      '2',
+      '--cache-dir',
+      cache,
+      '--extractor-config',
+      'classifier={"epochs":1}',
+      '--backend',
+      'cpu',
+    ];
+    const saved = process.env['TSVAE_FID_WEIGHTS'];
+    delete process.env['TSVAE_FID_WEIGHTS'];
+    try {
+      expect(await main(args, e)).toBe(0);
+    } finally {
+      if (saved !== undefined) process.env['TSVAE_FID_WEIGHTS'] = saved;
+    }
+    expect(e.stderr.text).toContain('note: skipping inception-fid: FID Inception weights not found');
+    expect(e.stderr.text).toContain('saved feature classifier');
+    const report = readReport(join(dir, 'eval.json'));
+    expect(report.extractors.map((x) => x.plugin)).toEqual(['classifier']);
+    expect(report.extractors[0]?.config).toMatchObject({
+      dataset: 'test-labelled-manifold',
+      datasetConfig: { size: 128 },
+      epochs: 1,
+      cacheDir: cache,
+    });
+    expect(report.extractors[0]?.featureDim).toBe(128);
+    expect(report.skipped.map((s) => s.plugin)).toEqual(['inception-fid']);
+    expect(report.results.map((r) => `${r.extractor}/${r.generator}/${r.count}/${r.referenceCount}`)).toEqual(
+      [
+        'classifier-test-labelled-manifold/one-stage/40/64',
+        'classifier-test-labelled-manifold/two-stage/40/64',
+      ],
+    );
+    expect(report.results[0]?.kid?.subsetSize).toBe(40);
+    // The second evaluation reuses the saved classifier: same features, same numbers.
+    const again = io();
+    expect(await main([...args, '--out', join(root, 'labelled-again.json')], again)).toBe(0);
+    expect(again.stderr.text).not.toContain('saved feature classifier');
+    expect(readReport(join(root, 'labelled-again.json')).results).toEqual(
+      report.results.map((r) => ({ ...r, seconds: expect.any(Number) })),
+    );
+  });
+
+  it('explains what is missing in plain words', async () => {
+    const saved = process.env['TSVAE_FID_WEIGHTS'];
+    delete process.env['TSVAE_FID_WEIGHTS'];
+    try {
+      const none = io();
+      expect(await main(['eval', runDir, '--cache-dir', emptyCache, '--backend', 'cpu'], none)).toBe(1);
+      expect(none.stderr.text).toContain('error: no feature extractor is available for tiny-manifold');
+      expect(none.stderr.text).toContain("dataset 'tiny-manifold' has no labels");
+      expect(none.stderr.text).toContain('FID Inception weights not found');
+    } finally {
+      if (saved !== undefined) process.env['TSVAE_FID_WEIGHTS'] = saved;
+    }
+
+    const cases: [string[], RegExp | string, number][] = [
+      [['eval', '--backend', 'cpu'], 'eval needs a run directory', 1],
+      [
+        ['eval', runDir, '--extractor', 'nope', '--backend', 'cpu'],
+        /--extractor nope: no such feature extractor \(known: .*test-pixels/,
+        1,
+      ],
+      [
+        [
+          'eval',
+          runDir,
+          '--extractor',
+          'inception-fid',
+          '--inception-weights',
+          join(root, 'no.pth'),
+          '--backend',
+          'cpu',
+        ],
+        `--inception-weights ${join(root, 'no.pth')}: no such file`,
+        1,
+      ],
+      [
+        ['eval', runDir, ...SMALL, '--extractor-config', 'test-pixels', '--backend', 'cpu'],
+        '--extractor-config expects <name>=<JSON object>',
+        1,
+      ],
+      [
+        ['eval', runDir, ...SMALL, '--extractor-config', 'test-pixels=[1]', '--backend', 'cpu'],
+        'expected a JSON object',
+        1,
+      ],
+      [
+        ['eval', runDir, ...SMALL, '--modes', 'three-stage', '--backend', 'cpu'],
+        '--modes must list one-stage and/or two-stage',
+        1,
+      ],
+      [
+        ['eval', runDir, ...SMALL, '--reference-count', '65', '--backend', 'cpu'],
+        '--reference-count 65 exceeds the 64 test images',
+        1,
+      ],
+      [['eval', runDir, '--count', '1'], '--count must be an integer >= 2, got "1"', 2],
+      [
+        ['eval', join(root, 'missing'), ...SMALL, '--backend', 'cpu'],
+        join(root, 'missing', 'config.json'),
+        1,
+      ],
+      [['eval', runDir, '--run', join(root, 'other')], 'two run directories given', 1],
+    ];
+    for (const [argv, message, code] of cases) {
+      const t = io();
+      expect(await main(argv, t), argv.join(' ')).toBe(code);
+      expect(t.stderr.text).toMatch(message);
+    }
+  });
+
+  it('lists its options with defaults in --help', async () => {
+    const t = io();
+    expect(await main(['eval', '--help'], t)).toBe(0);
+    expect(t.stdout.text).toContain('Usage: tsvae eval [options] [run]');
+    expect(t.stdout.text).toContain('(default: 10000)');
+    expect(t.stdout.text).toContain('--min-max-normalize');
+    expect(t.stdout.text).toMatch(/default:\s+"tf1-legacy"/);
+  });
+});
+
+/** The seeded-weights FID network made by tools/make-fid-test-weights.sh (in .ci/run). */
+const seeded = resolve(
+  fileURLToPath(new URL('../../../.cache/metrics/pt_inception-seeded.pth', import.meta.url)),
+);
+describe.runIf(existsSync(seeded))('tsvae eval with the FID Inception network (seeded weights)', () => {
+  it('runs inception-fid from a local .pth, pool3 2048-d', async () => {
+    const out = join(root, 'inception.json');
+    const t = io();
+    const code = await main(
+      [
+        'eval',
+        runDir,
+        '--extractor',
+        'inception-fid',
+        '--inception-weights',
+        seeded,
+        '--cache-dir',
+        join(root, 'inception-cache'),
+        '--modes',
+        'two-stage',
+        '-n',
+        '6',
+        '--reference-count',
+        '6',
+        '--kid-subsets',
+        '2',
+        '--batch-size',
+        '3',
+        '--out',
+        out,
+        '--backend',
+        'wasm',
+      ],
+      t,
+    );
+    expect(t.stderr.text).toBe('');
+    expect(code).toBe(0);
+    const report = readReport(out);
+    expect(report.extractors[0]).toMatchObject({ name: 'inception-fid', featureDim: 2048 });
+    expect(report.extractors[0]?.config).toMatchObject({ path: seeded, resize: 'tf1-legacy' });
+    expect(report.results[0]).toMatchObject({ count: 6, referenceCount: 6, featureDim: 2048 });
+    expect(Number.isFinite(report.results[0]?.fid.mean)).toBe(true);
+  }, 120_000);
+});
