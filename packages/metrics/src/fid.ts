@@ -34,7 +34,8 @@ export function frechetDistance(a: FeatureStatistics, b: FeatureStatistics): Fid
 /** Rows minus their mean, scaled by 1 / sqrt(n - 1): `B` with `B^T B` = the covariance (ddof 1). */
 function centredFactor(x: FeatureRows, n: number, d: number): { b: Float64Array; mu: Float64Array } {
   const mu = new Float64Array(d);
-  for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) mu[j] = (mu[j] as number) + (x[r * d + j] as number);
+  for (let r = 0; r < n; r++)
+    for (let j = 0; j < d; j++) mu[j] = (mu[j] as number) + (x[r * d + j] as number);
   for (let j = 0; j < d; j++) mu[j] = (mu[j] as number) / n;
   const s = 1 / Math.sqrt(n - 1);
   const b = new Float64Array(n * d);
