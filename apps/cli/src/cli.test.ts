@@ -7,60 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { listCheckpoints, readMetrics, registerTinyPlugins } from '@tsvae/stages';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CliIO, encodeNpy, main } from './index';
+import { encodeNpy, main } from './index';
+import { captureIO, TINY_MODEL } from './testing';
 
-class Capture {
-  text = '';
-  constructor(readonly isTTY = false) {}
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-}
+const io = captureIO;
 
-function io(
-  options: { interrupt?: boolean; tty?: boolean } = {},
-): CliIO & { stdout: Capture; stderr: Capture } {
-  return {
-    stdout: new Capture(options.tty ?? false),
-    stderr: new Capture(),
-    ...(options.interrupt
-      ? {
-          onInterrupt: (h: () => void) => {
-            h();
-            return () => {};
-          },
-        }
-      : {}),
-  };
-}
-
-const TINY = [
-  '--dataset',
-  'tiny-manifold',
-  '--encoder',
-  'tiny-dense',
-  '--decoder',
-  'tiny-dense',
-  '--second-stage',
-  'tiny-mlp',
-  '--latent-dim',
-  '4',
-  '--batch-size',
-  '32',
-  '--stage1-epochs',
-  '2',
-  '--stage2-epochs',
-  '2',
-  '--set',
-  'dataset.config={"size":128}',
-  '--set',
-  'stage2.model.config.width=16',
-  '--set',
-  'samples.count=16',
-  '--backend',
-  'cpu',
-];
+const TINY = ['--dataset', 'tiny-manifold', ...TINY_MODEL];
 
 beforeAll(() => {
   registerTinyPlugins();

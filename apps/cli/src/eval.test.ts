@@ -7,20 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { create, type Dataset, definePlugin, getRegistry, z } from '@tsvae/core';
 import { registerTinyPlugins } from '@tsvae/stages';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CliIO, EVAL_FORMAT, main } from './index';
+import { EVAL_FORMAT, main } from './index';
+import { captureIO, TINY_MODEL } from './testing';
 
-class Capture {
-  text = '';
-  constructor(readonly isTTY = false) {}
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-}
-
-function io(tty = false): CliIO & { stdout: Capture; stderr: Capture } {
-  return { stdout: new Capture(tty), stderr: new Capture() };
-}
+const io = (tty = false) => captureIO({ tty });
 
 interface EvalRow {
   generator: string;
@@ -47,30 +37,7 @@ interface EvalReport {
 
 const readReport = (path: string): EvalReport => JSON.parse(readFileSync(path, 'utf8')) as EvalReport;
 
-const TINY = [
-  '--encoder',
-  'tiny-dense',
-  '--decoder',
-  'tiny-dense',
-  '--second-stage',
-  'tiny-mlp',
-  '--latent-dim',
-  '4',
-  '--batch-size',
-  '32',
-  '--stage1-epochs',
-  '2',
-  '--stage2-epochs',
-  '2',
-  '--set',
-  'dataset.config={"size":128}',
-  '--set',
-  'stage2.model.config.width=16',
-  '--set',
-  'samples.count=16',
-  '--backend',
-  'cpu',
-];
+const TINY = TINY_MODEL;
 
 /** Features = the 16 pixels of a 4x4 image: FID is then a plain Gaussian fit of pixels. */
 const pixels = definePlugin({

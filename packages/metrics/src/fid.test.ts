@@ -75,8 +75,12 @@ describe('fidFromFeatures with fewer samples than dimensions (nuclear norm of B1
     expect(r).toMatchObject({ n1, n2, dim: d });
     // The covariance route takes square roots of round-off-level eigenvalues (rank < d): ~1e-9.
     expect(Math.abs(r.fid - ref.fid) / ref.fid).toBeLessThan(1e-8);
-    // Self-distance is zero up to round-off.
-    expect(Math.abs(fidFromFeatures(x, x, d).fid)).toBeLessThan(1e-9 * d);
+    // Self-distance is zero up to round-off: square roots of round-off-level eigenvalues give
+    // about sqrt(eps) * tr(S), as in the covariance route and scipy's sqrtm.
+    let tr = 0;
+    const s = computeStatistics(x, d);
+    for (let i = 0; i < d; i++) tr += s.sigma[i * d + i] as number;
+    expect(Math.abs(fidFromFeatures(x, x, d).fid)).toBeLessThan(1e-6 * tr);
   });
 
   it('keeps the covariance route when samples outnumber dimensions', () => {

@@ -1,4 +1,4 @@
-import { symmetricEigen, traceSqrtProduct } from './linalg';
+import { dot, symmetricEigen, traceSqrtProduct } from './linalg';
 import { computeStatistics, type FeatureRows, type FeatureStatistics } from './stats';
 
 /** A Fréchet distance together with the sample counts it was computed from. */
@@ -47,21 +47,7 @@ function centredFactor(x: FeatureRows, n: number, d: number): { b: Float64Array;
 /** `a b^T` for row-major `a` `[m, d]`, `b` `[n, d]`. */
 function abt(a: Float64Array, m: number, b: Float64Array, n: number, d: number): Float64Array {
   const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    const ao = i * d;
-    for (let j = 0; j < n; j++) {
-      const bo = j * d;
-      let s0 = 0;
-      let s1 = 0;
-      let k = 0;
-      for (; k + 1 < d; k += 2) {
-        s0 += (a[ao + k] as number) * (b[bo + k] as number);
-        s1 += (a[ao + k + 1] as number) * (b[bo + k + 1] as number);
-      }
-      if (k < d) s0 += (a[ao + k] as number) * (b[bo + k] as number);
-      out[i * n + j] = s0 + s1;
-    }
-  }
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[i * n + j] = dot(a, i * d, b, j * d, d);
   return out;
 }
 

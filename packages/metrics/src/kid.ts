@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '@tsvae/core';
+import { dot } from './linalg';
 import type { FeatureRows } from './stats';
 
 /** Options of {@link kernelInceptionDistance}. */
@@ -44,20 +45,7 @@ function gramF64(
   for (let i = 0; i < m1; i++) {
     const xo = i * d;
     for (let j = sym ? i : 0; j < m2; j++) {
-      const yo = j * d;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let k = 0;
-      for (; k + 3 < d; k += 4) {
-        s0 += (x[xo + k] as number) * (y[yo + k] as number);
-        s1 += (x[xo + k + 1] as number) * (y[yo + k + 1] as number);
-        s2 += (x[xo + k + 2] as number) * (y[yo + k + 2] as number);
-        s3 += (x[xo + k + 3] as number) * (y[yo + k + 3] as number);
-      }
-      for (; k < d; k++) s0 += (x[xo + k] as number) * (y[yo + k] as number);
-      const v = s0 + s1 + s2 + s3;
+      const v = dot(x, xo, y, j * d, d);
       g[i * m2 + j] = v;
       if (sym) g[j * m2 + i] = v;
     }

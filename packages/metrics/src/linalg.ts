@@ -15,7 +15,8 @@ export class EigenError extends Error {
   override readonly name = 'EigenError';
 }
 
-function dot(a: Float64Array, ao: number, b: Float64Array, bo: number, len: number): number {
+/** `sum_k a[ao + k] b[bo + k]` over `len` elements (four partial sums). Internal. */
+export function dot(a: Float64Array, ao: number, b: Float64Array, bo: number, len: number): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
