@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type DataSplit, type FeatureExtractor, type Generator } from '@tsvae/core';
 import { toTensor } from '@tsvae/datasets';
-import { fidFromFeatures } from './fid';
+import { fidFromFeatures, frechetDistance, preferLowRank } from './fid';
 import { type KidOptions, kernelInceptionDistance } from './kid';
+import { computeStatistics, type FeatureStatistics } from './stats';
 
 /** Where a long evaluation stands (for progress bars). */
 export interface EvaluationProgress {
@@ -264,6 +265,10 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
       onProgress: (p) => options.onProgress?.({ phase: 'reference', extractor: extractor.name, ...p }),
     });
     const d = extractor.featureDim;
+    // Reference statistics once per extractor (2048-d: tens of seconds in float64 JS), unless the
+    // sample counts are small enough for the feature route of fidFromFeatures.
+    const lowRank = preferLowRank(count, refCount, d);
+    const realStats: FeatureStatistics | null = lowRank ? null : computeStatistics(real, d);
     for (const name of names) {
       const generator = options.generators[name] as Generator;
       const started = performance.now();
@@ -285,7 +290,9 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
               ...p,
             }),
         });
-        const fid = fidFromFeatures(real, fake, d).fid;
+        const fid = realStats
+          ? frechetDistance(realStats, computeStatistics(fake, d)).fid
+          : fidFromFeatures(real, fake, d).fid;
         if (kidOpts) {
           const k = kernelInceptionDistance(real, fake, d, {
             clampSubsetSize: true,
