@@ -74,6 +74,24 @@ const labelled = definePlugin({
   },
 });
 
+/** tiny-manifold without a test split, like an image folder without `testPath`. */
+const trainOnly = definePlugin({
+  kind: 'dataset',
+  name: 'test-train-only',
+  configSchema: z.object({ size: z.number().int().default(128) }),
+  create: async (c: { size: number }): Promise<Dataset> => {
+    const base = await create('dataset', 'tiny-manifold', { size: c.size });
+    return {
+      name: 'test-train-only',
+      shape: base.shape,
+      async load(split) {
+        if (split === 'test') throw new Error('no test split configured (set testPath)');
+        return base.load(split);
+      },
+    };
+  },
+});
+
 const root = mkdtempSync(join(tmpdir(), 'tsvae-eval-'));
 const runDir = join(root, 'run');
 const emptyCache = join(root, 'cache');
@@ -83,6 +101,7 @@ beforeAll(async () => {
   const reg = getRegistry();
   if (!reg.has('feature-extractor', 'test-pixels')) reg.register(pixels);
   if (!reg.has('dataset', 'test-labelled-manifold')) reg.register(labelled);
+  if (!reg.has('dataset', 'test-train-only')) reg.register(trainOnly);
   const t = io();
   const code = await main(['train', '--dataset', 'tiny-manifold', ...TINY, '--run-dir', runDir], t);
   expect(t.stderr.text).toBe('');
@@ -170,11 +189,36 @@ describe('tsvae eval', () => {
     expect(scaled.results[0]?.fid.mean).toBeCloseTo(9 * base, 6);
   });
 
+  it('compares against the training images with --split train', async () => {
+    const out = join(root, 'train-split.json');
+    expect(
+      await main(['eval', runDir, ...SMALL, '--split', 'train', '--out', out, '--backend', 'cpu'], io()),
+    ).toBe(0);
+    const report = readReport(out);
+    expect(report.dataset).toMatchObject({ split: 'train', size: 128 });
+    expect(report.results[0]).toMatchObject({ count: 64, referenceCount: 128 });
+  });
+
+  it('says how to go on when the dataset has no test split', async () => {
+    const dir = join(root, 'train-only');
+    expect(await main(['train', '--dataset', 'test-train-only', ...TINY, '--run-dir', dir], io())).toBe(0);
+    const t = io();
+    expect(await main(['eval', dir, ...SMALL, '--backend', 'cpu'], t)).toBe(1);
+    expect(t.stderr.text).toContain(
+      'error: cannot load the test split of test-train-only: no test split configured (set testPath) (--split train compares against the training images instead)',
+    );
+    expect(await main(['eval', dir, ...SMALL, '--split', 'train', '--backend', 'cpu'], io())).toBe(0);
+    expect(readReport(join(dir, 'eval.json')).dataset).toMatchObject({
+      name: 'test-train-only',
+      split: 'train',
+    });
+  });
+
   it('prints a table on a terminal', async () => {
     const t = io(true);
     const out = join(root, 'tty.json');
     expect(await main(['eval', runDir, ...SMALL, '--no-kid', '--out', out, '--backend', 'cpu'], t)).toBe(0);
-    expect(t.stdout.text).toMatch(/test-pixels: test images \[#+\] 64\/64/);
+    expect(t.stdout.text).toMatch(/test-pixels: reference images \[#+\] 64\/64/);
     expect(t.stdout.text).toMatch(/extractor\s+samples\s+FID\s+KID x 1e3\s+N gen\s+N test\s+trials/);
     expect(t.stdout.text).toMatch(/test-pixels\s+two-stage\s+\d+\.\d\d\s+-\s+64\s+64\s+1/);
     expect(readReport(out).results[0]?.kid).toBeUndefined();
@@ -298,6 +342,7 @@ describe('tsvae eval', () => {
         1,
       ],
       [['eval', runDir, '--run', join(root, 'other')], 'two run directories given', 1],
+      [['eval', runDir, '--split', 'valid'], /option '--split <name>' argument 'valid' is invalid/, 2],
     ];
     for (const [argv, message, code] of cases) {
       const t = io();

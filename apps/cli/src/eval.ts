@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
-import { create, type FeatureExtractor, getRegistry, type Logger } from '@tsvae/core';
+import { create, type DataSplit, type FeatureExtractor, getRegistry, type Logger } from '@tsvae/core';
 import {
   defaultCacheDir,
   type EvaluationProgress,
@@ -31,6 +31,7 @@ export interface EvalOpts {
   run?: string;
   count: number;
   referenceCount?: number;
+  split: string;
   modes: string;
   trials: number;
   seed: number;
@@ -205,7 +206,7 @@ function ttyEvalProgress(out: OutputStream, now: () => number = () => Date.now()
     last = t;
     const what =
       p.phase === 'reference'
-        ? `${p.extractor}: test images`
+        ? `${p.extractor}: reference images`
         : `${p.extractor}: ${p.generator} samples${p.trial ? ` (trial ${p.trial + 1})` : ''}`;
     const rate = p.done / Math.max(1e-3, (t - started) / 1000);
     const eta = rate > 0 ? (p.total - p.done) / rate : 0;
@@ -265,11 +266,21 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
     }
     const dsRef = run.config.dataset;
     const dataset = await create('dataset', dsRef.name, dsRef.config);
-    const test = await dataset.load('test');
+    if (o.split !== 'test' && o.split !== 'train')
+      throw new CliError(`--split must be test or train, got "${o.split}"`);
+    const split = o.split;
+    let test: DataSplit;
+    try {
+      test = await dataset.load(split);
+    } catch (e) {
+      throw new CliError(
+        `cannot load the ${split} split of ${dsRef.name}: ${e instanceof Error ? e.message : String(e)}${split === 'test' ? ' (--split train compares against the training images instead)' : ''}`,
+      );
+    }
     const referenceCount = o.referenceCount ?? Math.min(10000, test.size);
     if (referenceCount > test.size) {
       throw new CliError(
-        `--reference-count ${referenceCount} exceeds the ${test.size} test images of ${dsRef.name}`,
+        `--reference-count ${referenceCount} exceeds the ${test.size} ${split} images of ${dsRef.name}`,
       );
     }
     const { chosen, skipped } = chooseExtractors(o, cwd, {
@@ -309,7 +320,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
         trials: o.trials,
       },
       `evaluating ${runDir} (${modes.join(', ')}) with ${extractors.map((e) => e.extractor.name).join(', ')}\n` +
-        `N = ${o.count} samples vs ${referenceCount} ${dsRef.name} test images, ${o.trials} trial${o.trials === 1 ? '' : 's'}; backend: ${describeBackend(backend)}`,
+        `N = ${o.count} samples vs ${referenceCount} ${dsRef.name} ${split} images, ${o.trials} trial${o.trials === 1 ? '' : 's'}; backend: ${describeBackend(backend)}`,
     );
     const kid = o.kid ? { subsets: o.kidSubsets, subsetSize: o.kidSubsetSize } : false;
     const results = await evaluateGenerators({
@@ -334,11 +345,11 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
       checkpoint: run.checkpoint,
       position: run.position,
       finished: run.position.stage === 'done',
-      dataset: { name: dsRef.name, config: dsRef.config, split: 'test', size: test.size },
+      dataset: { name: dsRef.name, config: dsRef.config, split, size: test.size },
       protocol: {
         count: o.count,
         referenceCount,
-        referenceImages: `test[0:${referenceCount}]`,
+        referenceImages: `${split}[0:${referenceCount}]`,
         trials: o.trials,
         seed: o.seed,
         modes,
@@ -391,8 +402,13 @@ export function addEvalCommand(program: Command, io: CliIO, result: { code: numb
     )
     .option(
       '--reference-count <int>',
-      'first N test images (default min(10000, test size))',
+      'first N reference images (default min(10000, split size))',
       intOption('--reference-count', 2),
+    )
+    .addOption(
+      new Option('--split <name>', 'reference images: the test split, or train when there is none')
+        .choices(['test', 'train'])
+        .default('test'),
     )
     .option('--modes <list>', 'sampling modes, comma-separated', 'one-stage,two-stage')
     .option(
