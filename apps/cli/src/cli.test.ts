@@ -147,6 +147,14 @@ describe('encodeNpy', () => {
 
 const dist = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 describe.runIf(existsSync(dist))('the built tsvae executable', () => {
+  it('is linked as node_modules/.bin/tsvae after `npm run build` (so `npx tsvae` works)', () => {
+    const bin = fileURLToPath(new URL('../../../node_modules/.bin/tsvae', import.meta.url));
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+    expect(r.error, `${bin}: run npm run build (its postbuild links the bin)`).toBeUndefined();
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
   it('runs --help via its shebang entry', () => {
     expect(readFileSync(dist, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
     const r = spawnSync(process.execPath, [dist, '--help'], { encoding: 'utf8' });
