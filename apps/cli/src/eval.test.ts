@@ -1,5 +1,5 @@
 import '@tensorflow/tfjs-backend-cpu';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,13 @@ interface EvalReport {
   finished: boolean;
   dataset: { name: string; split: string; size: number };
   protocol: { count: number; referenceCount: number; trials: number; quantize: boolean };
-  extractors: { name: string; plugin: string; config: Record<string, unknown>; featureDim: number }[];
+  extractors: {
+    name: string;
+    plugin: string;
+    config: Record<string, unknown>;
+    featureDim: number;
+    reference: { path: string; cached: boolean } | null;
+  }[];
   skipped: { plugin: string; reason: string }[];
   results: EvalRow[];
   environment: { backend: { backend: string } };
@@ -97,6 +103,8 @@ const runDir = join(root, 'run');
 const emptyCache = join(root, 'cache');
 
 beforeAll(async () => {
+  // Cached classifiers and reference features go to a temporary directory, not ~/.cache.
+  process.env['TSVAE_CACHE'] = join(root, 'default-cache');
   registerTinyPlugins();
   const reg = getRegistry();
   if (!reg.has('feature-extractor', 'test-pixels')) reg.register(pixels);
@@ -131,7 +139,18 @@ describe('tsvae eval', () => {
     expect(report.protocol).toMatchObject({ count: 64, referenceCount: 64, trials: 1, quantize: true });
     expect(report.environment.backend.backend).toBe('cpu');
     expect(report.extractors).toEqual([
-      { name: 'test-pixels', plugin: 'test-pixels', config: {}, featureDim: 16 },
+      {
+        name: 'test-pixels',
+        plugin: 'test-pixels',
+        config: {},
+        featureDim: 16,
+        reference: {
+          path: expect.stringMatching(
+            /default-cache\/metrics\/reference\/tiny-manifold-test-n64-test-pixels-[0-9a-f]{16}\.npy$/,
+          ),
+          cached: false,
+        },
+      },
     ]);
     expect(report.results.map((r) => r.generator)).toEqual(['one-stage', 'two-stage']);
     for (const r of report.results) {
@@ -179,6 +198,43 @@ describe('tsvae eval', () => {
     expect(row?.fid.mean).toBeCloseTo(m, 10);
   });
 
+  it('reuses cached reference features, keyed by the images and the extractor config; recomputes bad ones', async () => {
+    const cache = join(root, 'ref-cache');
+    const out = join(root, 'ref.json');
+    const args = ['eval', runDir, ...SMALL, '--cache-dir', cache, '--out', out, '--backend', 'cpu'];
+    const fids = () => readReport(out).results.map((r) => r.fid.mean);
+    const ref = () => readReport(out).extractors[0]?.reference;
+
+    expect(await main(args, io())).toBe(0);
+    const first = fids();
+    const path = ref()?.path ?? '';
+    expect(ref()?.cached).toBe(false);
+    expect(existsSync(path)).toBe(true);
+
+    expect(await main(args, io())).toBe(0);
+    expect(ref()).toEqual({ path, cached: true });
+    expect(fids()).toEqual(first);
+
+    writeFileSync(path, 'not a .npy');
+    const t = io();
+    expect(await main(args, t)).toBe(0);
+    expect(t.stderr.text).toContain(
+      `warning: ignoring the cached reference features ${path}: not a .npy file`,
+    );
+    expect(ref()).toEqual({ path, cached: false });
+    expect(fids()).toEqual(first);
+
+    // Another extractor config or other reference images: another file.
+    expect(await main([...args, '--extractor-config', 'test-pixels={"scale":2}'], io())).toBe(0);
+    expect(ref()?.path).not.toBe(path);
+    expect(await main([...args, '--reference-count', '50'], io())).toBe(0);
+    expect(ref()?.path).not.toBe(path);
+
+    expect(await main([...args, '--no-reference-cache'], io())).toBe(0);
+    expect(ref()).toBeNull();
+    expect(fids()).toEqual(first);
+  });
+
   it('scales FID by s^2 when the features are scaled by s (extractor config reaches the plugin)', async () => {
     const base = readReport(join(runDir, 'eval.json')).results[0]?.fid.mean ?? Number.NaN;
     const out = join(root, 'scaled.json');
@@ -217,7 +273,12 @@ describe('tsvae eval', () => {
   it('prints a table on a terminal', async () => {
     const t = io(true);
     const out = join(root, 'tty.json');
-    expect(await main(['eval', runDir, ...SMALL, '--no-kid', '--out', out, '--backend', 'cpu'], t)).toBe(0);
+    expect(
+      await main(
+        ['eval', runDir, ...SMALL, '--no-kid', '--no-reference-cache', '--out', out, '--backend', 'cpu'],
+        t,
+      ),
+    ).toBe(0);
     expect(t.stdout.text).toMatch(/test-pixels: reference images \[#+\] 64\/64/);
     expect(t.stdout.text).toMatch(/extractor\s+samples\s+FID\s+KID x 1e3\s+N gen\s+N test\s+trials/);
     expect(t.stdout.text).toMatch(/test-pixels\s+two-stage\s+\d+\.\d\d\s+-\s+64\s+64\s+1/);

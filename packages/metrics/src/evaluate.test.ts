@@ -239,6 +239,40 @@ describe('evaluateGenerators', () => {
     ]);
   });
 
+  it('takes the reference features from a referenceFeatures hook (a cache), and checks their size', async () => {
+    const opts = {
+      generators: { noise },
+      reference: ref,
+      extractors: [flat],
+      count: 100,
+      kid: false,
+    } as const;
+    const [direct] = await evaluateGenerators(opts);
+    let computed = 0;
+    const stored = new Map<string, Float32Array>();
+    const hook = async (e: FeatureExtractor, compute: () => Promise<Float32Array>) => {
+      let f = stored.get(e.name);
+      if (!f) {
+        computed++;
+        f = await compute();
+        stored.set(e.name, f);
+      }
+      return f;
+    };
+    const [first] = await evaluateGenerators({ ...opts, referenceFeatures: hook });
+    const [second] = await evaluateGenerators({ ...opts, referenceFeatures: hook });
+    expect(computed).toBe(1);
+    expect(first?.fid.mean).toBe(direct?.fid.mean);
+    expect(second?.fid.mean).toBe(direct?.fid.mean);
+    // A stored copy from other reference images changes the result: the hook is really used.
+    const shifted = Float32Array.from(stored.get('flat') ?? [], (v) => v + 0.1);
+    const [other] = await evaluateGenerators({ ...opts, referenceFeatures: async () => shifted });
+    expect(other?.fid.mean).not.toBeCloseTo(direct?.fid.mean ?? 0, 3);
+    await expect(
+      evaluateGenerators({ ...opts, referenceFeatures: async () => new Float32Array(10) }),
+    ).rejects.toThrow(/reference features for 'flat' hold 10 values; expected 300 x 9/);
+  });
+
   it('names the extractor that returns features of the wrong shape, and checks counts', async () => {
     const bad: FeatureExtractor = {
       name: 'bad',

@@ -219,6 +219,14 @@ export interface EvaluateOptions {
    * the sample counts), or `false` to skip KID.
    */
   readonly kid?: Omit<KidOptions, 'seed'> | false;
+  /**
+   * Supplies the reference features of an extractor, e.g. from a cache: called with a thunk that
+   * computes them (`[referenceCount, featureDim]`); return its result or a stored copy.
+   */
+  readonly referenceFeatures?: (
+    extractor: FeatureExtractor,
+    compute: () => Promise<Float32Array>,
+  ) => Promise<Float32Array>;
   readonly onProgress?: (progress: EvaluationProgress) => void;
   readonly signal?: AbortSignal;
 }
@@ -259,12 +267,21 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
   };
   const results: GeneratorEvaluation[] = [];
   for (const extractor of options.extractors) {
-    const real = await splitFeatures(extractor, options.reference, {
-      ...common,
-      count: refCount,
-      onProgress: (p) => options.onProgress?.({ phase: 'reference', extractor: extractor.name, ...p }),
-    });
+    const compute = () =>
+      splitFeatures(extractor, options.reference, {
+        ...common,
+        count: refCount,
+        onProgress: (p) => options.onProgress?.({ phase: 'reference', extractor: extractor.name, ...p }),
+      });
+    const real = options.referenceFeatures
+      ? await options.referenceFeatures(extractor, compute)
+      : await compute();
     const d = extractor.featureDim;
+    if (real.length !== refCount * d) {
+      throw new Error(
+        `reference features for '${extractor.name}' hold ${real.length} values; expected ${refCount} x ${d}`,
+      );
+    }
     // Reference statistics once per extractor (2048-d: tens of seconds in float64 JS), unless the
     // sample counts are small enough for the feature route of fidFromFeatures.
     const lowRank = preferLowRank(count, refCount, d);
