@@ -300,10 +300,10 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   const modes = parseModes(o.modes);
   const runDir = resolve(cwd, o.run);
   const backend = await setupBackend(o.backend, io, o.verbose ?? false);
-  // Extractor set-up (e.g. training the classifier on first use) is long work: say so on stderr.
-  const logger: Logger = { ...stderrLogger(io, o.verbose ?? false) };
-  const quietInfo = stderrLogger(io, true).info;
-  const progressLogger: Logger = { ...logger, info: o.verbose ? logger.info : quietInfo };
+  const logger = stderrLogger(io, o.verbose ?? false);
+  // Extractor set-up (e.g. training the classifier on first use) is long work: its info records
+  // are progress, printed even without --verbose.
+  const progressLogger: Logger = { ...logger, info: stderrLogger(io, true).info };
   const run = await loadRun(runDir, { logger });
   const extractors: { choice: ExtractorChoice; extractor: FeatureExtractor }[] = [];
   const controller = new AbortController();
@@ -322,24 +322,24 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
     if (o.split !== 'test' && o.split !== 'train')
       throw new CliError(`--split must be test or train, got "${o.split}"`);
     const split = o.split;
-    let test: DataSplit;
+    let reference: DataSplit;
     try {
-      test = await dataset.load(split);
+      reference = await dataset.load(split);
     } catch (e) {
       throw new CliError(
         `cannot load the ${split} split of ${dsRef.name}: ${e instanceof Error ? e.message : String(e)}${split === 'test' ? ' (--split train compares against the training images instead)' : ''}`,
       );
     }
-    const referenceCount = o.referenceCount ?? Math.min(10000, test.size);
-    if (referenceCount > test.size) {
+    const referenceCount = o.referenceCount ?? Math.min(10000, reference.size);
+    if (referenceCount > reference.size) {
       throw new CliError(
-        `--reference-count ${referenceCount} exceeds the ${test.size} ${split} images of ${dsRef.name}`,
+        `--reference-count ${referenceCount} exceeds the ${reference.size} ${split} images of ${dsRef.name}`,
       );
     }
     const { chosen, skipped } = chooseExtractors(o, cwd, {
       name: dsRef.name,
       config: dsRef.config as Record<string, unknown>,
-      labelled: dataset.numClasses !== undefined || test.labels !== undefined,
+      labelled: dataset.numClasses !== undefined || reference.labels !== undefined,
     });
     for (const s of skipped) io.stderr.write(`note: skipping ${s.plugin}: ${s.reason}\n`);
     if (chosen.length === 0) {
@@ -377,8 +377,8 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
     );
     const kid = o.kid ? { subsets: o.kidSubsets, subsetSize: o.kidSubsetSize } : false;
     const references = new Map<string, ReferenceRecord>();
-    const perImage = test.shape[0] * test.shape[1] * test.shape[2];
-    const refData = test.data.subarray(0, referenceCount * perImage);
+    const perImage = reference.shape[0] * reference.shape[1] * reference.shape[2];
+    const refData = reference.data.subarray(0, referenceCount * perImage);
     const cacheRoot = o.cacheDir ? resolve(cwd, o.cacheDir) : defaultCacheDir();
     const referenceFeatures = o.referenceCache
       ? referenceCache(
@@ -388,7 +388,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
             datasetConfig: dsRef.config,
             split,
             count: referenceCount,
-            shape: test.shape,
+            shape: reference.shape,
             images: createHash('sha256')
               .update(new Uint8Array(refData.buffer, refData.byteOffset, refData.byteLength))
               .digest('hex'),
@@ -400,7 +400,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
       : undefined;
     const results = await evaluateGenerators({
       generators,
-      reference: test,
+      reference,
       extractors: extractors.map((e) => e.extractor),
       count: o.count,
       referenceCount,
@@ -421,7 +421,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
       checkpoint: run.checkpoint,
       position: run.position,
       finished: run.position.stage === 'done',
-      dataset: { name: dsRef.name, config: dsRef.config, split, size: test.size },
+      dataset: { name: dsRef.name, config: dsRef.config, split, size: reference.size },
       protocol: {
         count: o.count,
         referenceCount,

@@ -52,16 +52,16 @@ async function collect(
   extractor: FeatureExtractor,
   total: number,
   options: FeatureOptions,
-  batch: (start: number, size: number, index: number) => Promise<tf.Tensor4D>,
+  batch: (start: number, size: number) => Promise<tf.Tensor4D>,
 ): Promise<Float32Array> {
   const bs = options.batchSize ?? 500;
   checkCount('batchSize', bs);
   const d = extractor.featureDim;
   const out = new Float32Array(total * d);
-  for (let start = 0, i = 0; start < total; start += bs, i++) {
+  for (let start = 0; start < total; start += bs) {
     options.signal?.throwIfAborted();
     const size = Math.min(bs, total - start);
-    const images = await batch(start, size, i);
+    const images = await batch(start, size);
     let features: tf.Tensor2D;
     try {
       features = await extractor.extract(images);
