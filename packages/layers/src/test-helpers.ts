@@ -1,6 +1,7 @@
 /** Test utilities (not exported): cpu backend, a seeded PRNG, seeded tensors. */
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import { createRng } from '@tsvae/core';
 
 /** Selects the deterministic cpu backend (call in `beforeAll`). */
 export async function useCpu(): Promise<void> {
@@ -8,16 +9,10 @@ export async function useCpu(): Promise<void> {
   await tf.ready();
 }
 
-/** mulberry32: a seeded PRNG returning numbers in [0, 1). */
+/** A seeded PRNG returning numbers in [0, 1) (core's `createRng`). */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = createRng(seed);
+  return () => rng.next();
 }
 
 /** A batch of images in [0, 1] from a seeded PRNG. */
