@@ -183,3 +183,16 @@ export const backendOption = () =>
   ]);
 export const pluginsOption = () =>
   new Option('--plugins <module>', 'load third-party plugins from a module (repeatable)').argParser(collect);
+
+/** Warns on stderr when a run's last checkpoint is from before the end of training. */
+export function warnIfUnfinished(
+  io: CliIO,
+  runDir: string,
+  position: { readonly stage: string; readonly epoch: number },
+  doing: string,
+): void {
+  if (position.stage === 'done') return;
+  io.stderr.write(
+    `warning: ${runDir} has not finished training (checkpoint at ${position.stage} epoch ${position.epoch}); ${doing} it anyway\n`,
+  );
+}

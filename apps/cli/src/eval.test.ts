@@ -255,6 +255,24 @@ describe('tsvae eval', () => {
     expect(report.results[0]).toMatchObject({ count: 64, referenceCount: 128 });
   });
 
+  it('warns when the run has not finished training, and records it', async () => {
+    const dir = join(root, 'unfinished');
+    expect(
+      await main(
+        ['train', '--dataset', 'tiny-manifold', ...TINY, '--run-dir', dir],
+        captureIO({ interrupt: true }),
+      ),
+    ).toBe(130);
+    const t = io();
+    expect(await main(['eval', dir, ...SMALL, '--backend', 'cpu'], t)).toBe(0);
+    expect(t.stderr.text).toMatch(
+      new RegExp(
+        `^warning: ${dir} has not finished training \\(checkpoint at stage1 epoch \\d+\\); evaluating it anyway\n$`,
+      ),
+    );
+    expect(readReport(join(dir, 'eval.json')).finished).toBe(false);
+  });
+
   it('says how to go on when the dataset has no test split', async () => {
     const dir = join(root, 'train-only');
     expect(await main(['train', '--dataset', 'test-train-only', ...TINY, '--run-dir', dir], io())).toBe(0);

@@ -26,6 +26,7 @@ import {
   pluginsOption,
   setupBackend,
   stderrLogger,
+  warnIfUnfinished,
 } from './common';
 import type { OutputStream } from './progress';
 
@@ -312,11 +313,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
     controller.abort(new CliError('interrupted', 130));
   });
   try {
-    if (run.position.stage !== 'done') {
-      io.stderr.write(
-        `warning: ${runDir} has not finished training (checkpoint at ${run.position.stage} epoch ${run.position.epoch}); evaluating it anyway\n`,
-      );
-    }
+    warnIfUnfinished(io, runDir, run.position, 'evaluating');
     const dsRef = run.config.dataset;
     const dataset = await create('dataset', dsRef.name, dsRef.config);
     if (o.split !== 'test' && o.split !== 'train')

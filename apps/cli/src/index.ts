@@ -46,6 +46,7 @@ import {
   setPath,
   setupBackend,
   stderrLogger,
+  warnIfUnfinished,
 } from './common';
 import { addEvalCommand } from './eval';
 import { writeNpy } from './npy';
@@ -234,11 +235,7 @@ async function runSample(o: SampleOpts, io: CliIO): Promise<number> {
   const runDir = resolve(cwd, o.run);
   const run = await loadRun(runDir, { logger: stderrLogger(io, o.verbose ?? false) });
   try {
-    if (o.mode === 'two-stage' && run.position.stage !== 'done') {
-      io.stderr.write(
-        `warning: ${runDir} has not finished training (checkpoint at ${run.position.stage} epoch ${run.position.epoch}); sampling from it anyway\n`,
-      );
-    }
+    if (o.mode === 'two-stage') warnIfUnfinished(io, runDir, run.position, 'sampling from');
     const images =
       o.mode === 'two-stage'
         ? sampleTwoStage(run.stage1, run.secondStage, o.count, { seed: o.seed, batchSize: o.batchSize })
