@@ -46,6 +46,47 @@ interface AdamState {
   accumulatedSecondMoment: Array<Slot | undefined>;
 }
 
+/** Names, gradients and variables of an `applyGradients` argument, in order. */
+function gradientEntries(variableGradients: VariableGradients): {
+  names: string[];
+  grads: Array<Tensor | undefined>;
+  values: Array<Variable | undefined>;
+} {
+  const names = Array.isArray(variableGradients)
+    ? variableGradients.map((v) => v.name)
+    : Object.keys(variableGradients);
+  const grads = names.map((name, i) =>
+    Array.isArray(variableGradients) ? variableGradients[i]?.tensor : variableGradients[name],
+  );
+  const values = names.map((name) => engine().registeredVariables[name]);
+  return { names, grads, values };
+}
+
+/**
+ * One Adam step over flat arrays: the moments `mv`, `vv` in place, the new value into `ov`
+ * (float64 per element, rounded to float32 once on store).
+ */
+function adamElements(
+  gv: Float32Array,
+  mv: Float32Array,
+  vv: Float32Array,
+  wv: Float32Array,
+  ov: Float32Array,
+  b1: number,
+  b2: number,
+  lrT: number,
+  epsT: number,
+): void {
+  for (let j = 0; j < ov.length; j++) {
+    const g = gv[j]!;
+    const mj = b1 * mv[j]! + (1 - b1) * g;
+    const vj = b2 * vv[j]! + (1 - b2) * g * g;
+    mv[j] = mj;
+    vv[j] = vj;
+    ov[j] = wv[j]! - (lrT * mj) / (Math.sqrt(vj) + epsT);
+  }
+}
+
 /**
  * `tf.train.adam` with a one-pass update on the wasm backend (identical arithmetic, in float64
  * per element, rounded to float32 once). Use it wherever `tf.train.adam` would be used.
@@ -78,13 +119,7 @@ export class FusedAdamOptimizer extends AdamOptimizer {
     }
     this.syncMoments();
     const backend = activeBackend() as unknown as BackendWasm;
-    const names = Array.isArray(variableGradients)
-      ? variableGradients.map((v) => v.name)
-      : Object.keys(variableGradients);
-    const grads: Array<Tensor | undefined> = names.map((name, i) =>
-      Array.isArray(variableGradients) ? variableGradients[i]?.tensor : variableGradients[name],
-    );
-    const values = names.map((name) => engine().registeredVariables[name]);
+    const { names, grads, values } = gradientEntries(variableGradients);
     const onWasm = (t: Tensor | undefined) => t === undefined || backend.dataIdMap.has(t.dataId);
     if (!values.every((v) => v !== undefined && v.dtype === 'float32' && onWasm(v)) || !grads.every(onWasm)) {
       super.applyGradients(variableGradients);
@@ -97,22 +132,9 @@ export class FusedAdamOptimizer extends AdamOptimizer {
     const { lrT, epsT } = this.stepScales(state);
     for (let i = 0; i < names.length; i++) {
       const value = values[i]!;
-      if (state.accumulatedFirstMoment[i] == null) {
-        state.accumulatedFirstMoment[i] = {
-          originalName: `${names[i]}/m`,
-          variable: tidy(() => zerosLike(value).variable(false)),
-        };
-      }
-      if (state.accumulatedSecondMoment[i] == null) {
-        state.accumulatedSecondMoment[i] = {
-          originalName: `${names[i]}/v`,
-          variable: tidy(() => zerosLike(value).variable(false)),
-        };
-      }
+      const { m, v } = this.momentSlots(i, names[i]!, value);
       const grad = grads[i];
       if (grad === undefined || grad === null) continue;
-      const m = state.accumulatedFirstMoment[i]!.variable;
-      const v = state.accumulatedSecondMoment[i]!.variable;
       // the moments are updated in place: give them a private buffer if anything shares theirs
       // (wasm Identity / Reshape share buffers, e.g. after tf.clone(m))
       for (const slot of [m, v]) {
@@ -126,22 +148,34 @@ export class FusedAdamOptimizer extends AdamOptimizer {
       const vv = backend.typedArrayFromHeap(v) as Float32Array;
       const wv = backend.typedArrayFromHeap(value) as Float32Array;
       const ov = backend.typedArrayFromHeap(out) as Float32Array;
-      const n = wv.length;
-      for (let j = 0; j < n; j++) {
-        const g = gv[j]!;
-        const mj = b1 * mv[j]! + (1 - b1) * g;
-        const vj = b2 * vv[j]! + (1 - b2) * g * g;
-        mv[j] = mj;
-        vv[j] = vj;
-        ov[j] = wv[j]! - (lrT * mj) / (Math.sqrt(vj) + epsT);
-      }
+      adamElements(gv, mv, vv, wv, ov, b1, b2, lrT, epsT);
       const next = engine().makeTensorFromTensorInfo(out);
       value.assign(next);
       next.dispose();
     }
+    this.endStep();
+  }
+
+  /** The stock moment variables of variable `i`, created (zeros) when absent. */
+  private momentSlots(i: number, name: string, value: Variable): { m: Variable; v: Variable } {
+    const state = this as unknown as AdamState;
+    const slot = (slots: Array<Slot | undefined>, suffix: string): Variable => {
+      let s = slots[i];
+      if (s == null) {
+        s = { originalName: `${name}/${suffix}`, variable: tidy(() => zerosLike(value).variable(false)) };
+        slots[i] = s;
+      }
+      return s.variable;
+    };
+    return { m: slot(state.accumulatedFirstMoment, 'm'), v: slot(state.accumulatedSecondMoment, 'v') };
+  }
+
+  /** Advances beta^t and the iteration count after a fused step. */
+  private endStep(): void {
+    const state = this as unknown as AdamState;
     tidy(() => {
-      state.accBeta1.assign(mul(state.accBeta1, b1));
-      state.accBeta2.assign(mul(state.accBeta2, b2));
+      state.accBeta1.assign(mul(state.accBeta1, this.beta1));
+      state.accBeta2.assign(mul(state.accBeta2, this.beta2));
     });
     this.incrementIterations();
     this.fusedSteps += 1;
@@ -159,10 +193,7 @@ export class FusedAdamOptimizer extends AdamOptimizer {
 
   /** The one-pass update on any backend: read gradient and value, write the new value. */
   private applyInJs(variableGradients: VariableGradients): void {
-    const names = Array.isArray(variableGradients)
-      ? variableGradients.map((v) => v.name)
-      : Object.keys(variableGradients);
-    const values = names.map((name) => engine().registeredVariables[name]);
+    const { names, grads, values } = gradientEntries(variableGradients);
     if (!values.every((v) => v !== undefined && v.dtype === 'float32')) {
       this.syncMoments();
       this.js = [];
@@ -175,9 +206,7 @@ export class FusedAdamOptimizer extends AdamOptimizer {
     const { lrT, epsT } = this.stepScales(state);
     for (let i = 0; i < names.length; i++) {
       const value = values[i]!;
-      const grad = Array.isArray(variableGradients)
-        ? variableGradients[i]?.tensor
-        : variableGradients[names[i]!];
+      const grad = grads[i];
       let moments = this.js[i];
       if (moments === undefined) {
         // start from the stock state when there is one (e.g. after setWeights)
@@ -188,84 +217,43 @@ export class FusedAdamOptimizer extends AdamOptimizer {
           v: v ? Float32Array.from(v.dataSync() as Float32Array) : new Float32Array(value.size),
         };
         this.js[i] = moments;
-        if (state.accumulatedFirstMoment[i] == null) {
-          state.accumulatedFirstMoment[i] = {
-            originalName: `${names[i]}/m`,
-            variable: tidy(() => zerosLike(value).variable(false)),
-          };
-          state.accumulatedSecondMoment[i] = {
-            originalName: `${names[i]}/v`,
-            variable: tidy(() => zerosLike(value).variable(false)),
-          };
-        }
+        this.momentSlots(i, names[i]!, value);
       }
       if (grad === undefined || grad === null) continue;
       const gv = grad.dataSync() as Float32Array;
       const wv = value.dataSync() as Float32Array;
       const { m: mv, v: vv } = moments;
       const ov = new Float32Array(wv.length);
-      for (let j = 0; j < ov.length; j++) {
-        const g = gv[j]!;
-        const mj = b1 * mv[j]! + (1 - b1) * g;
-        const vj = b2 * vv[j]! + (1 - b2) * g * g;
-        mv[j] = mj;
-        vv[j] = vj;
-        ov[j] = wv[j]! - (lrT * mj) / (Math.sqrt(vj) + epsT);
-      }
+      adamElements(gv, mv, vv, wv, ov, b1, b2, lrT, epsT);
       const next = tensor(ov, value.shape, 'float32');
       value.assign(next);
       next.dispose();
     }
-    tidy(() => {
-      state.accBeta1.assign(mul(state.accBeta1, b1));
-      state.accBeta2.assign(mul(state.accBeta2, b2));
-    });
-    this.incrementIterations();
-    this.fusedSteps += 1;
+    this.endStep();
   }
 
   /** The update as 12 tfjs kernels a variable, on the stock state variables. */
   private applyWithOps(variableGradients: VariableGradients): void {
     this.syncMoments();
-    const names = Array.isArray(variableGradients)
-      ? variableGradients.map((v) => v.name)
-      : Object.keys(variableGradients);
+    const { names, grads, values } = gradientEntries(variableGradients);
     const state = this as unknown as AdamState;
     const b1 = this.beta1;
     const b2 = this.beta2;
     const { lrT, epsT } = this.stepScales(state);
     tidy(() => {
       names.forEach((name, i) => {
-        const value = engine().registeredVariables[name]!;
-        if (state.accumulatedFirstMoment[i] == null) {
-          state.accumulatedFirstMoment[i] = {
-            originalName: `${name}/m`,
-            variable: tidy(() => zerosLike(value).variable(false)),
-          };
-        }
-        if (state.accumulatedSecondMoment[i] == null) {
-          state.accumulatedSecondMoment[i] = {
-            originalName: `${name}/v`,
-            variable: tidy(() => zerosLike(value).variable(false)),
-          };
-        }
-        const grad = Array.isArray(variableGradients)
-          ? variableGradients[i]?.tensor
-          : variableGradients[name];
+        const value = values[i]!;
+        const { m: mVar, v: vVar } = this.momentSlots(i, name, value);
+        const grad = grads[i];
         if (grad == null) return;
-        const mVar = state.accumulatedFirstMoment[i]!.variable;
-        const vVar = state.accumulatedSecondMoment[i]!.variable;
         const m = add(mVar, mul(sub(grad, mVar), 1 - b1));
         const v = add(vVar, mul(sub(square(grad), vVar), 1 - b2));
         mVar.assign(m);
         vVar.assign(v);
         value.assign(sub(value, div(mul(m, lrT), add(sqrt(v), epsT))));
       });
-      state.accBeta1.assign(mul(state.accBeta1, b1));
-      state.accBeta2.assign(mul(state.accBeta2, b2));
     });
-    this.incrementIterations();
-    this.fusedSteps += 1;
+    this.endStep();
   }
 
   /** Writes the JS moments back into the stock state variables. */
