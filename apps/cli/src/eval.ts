@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
 import { create, type DataSplit, type FeatureExtractor, getRegistry, type Logger } from '@tsvae/core';
+import { writeFileAtomic, writeJsonAtomic } from '@tsvae/core/node';
 import {
   defaultCacheDir,
   type EvaluationProgress,
@@ -13,7 +14,7 @@ import {
   readNpy,
   writeNpy,
 } from '@tsvae/metrics';
-import { loadRun, type SamplingMode, VaeGenerator, writeFileAtomic, writeJsonAtomic } from '@tsvae/stages';
+import { loadRun, type SamplingMode, VaeGenerator } from '@tsvae/stages';
 import { type Command, Option } from 'commander';
 import {
   backendOption,

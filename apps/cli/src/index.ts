@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend } from '@tsvae/backend';
 import { create, getRegistry, PLUGIN_KINDS, PluginError } from '@tsvae/core';
+import { writeJsonAtomic } from '@tsvae/core/node';
 import '@tsvae/datasets';
 import '@tsvae/layers';
 import '@tsvae/metrics';
@@ -28,7 +29,6 @@ import {
   trainTwoStage,
   vaeRunGenerator,
   writeImageGrid,
-  writeJsonAtomic,
 } from '@tsvae/stages';
 import { Command, CommanderError, Option } from 'commander';
 import {

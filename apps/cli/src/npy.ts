@@ -1,5 +1,5 @@
+import { writeFileAtomic } from '@tsvae/core/node';
 import { writeNpy as encode } from '@tsvae/metrics';
-import { writeFileAtomic } from '@tsvae/stages';
 
 /** Encodes a float32 or int32 array as a NumPy `.npy` file (version 1.0, little-endian, C order). */
 export function encodeNpy(data: Float32Array | Int32Array, shape: readonly number[]): Uint8Array {

@@ -2,6 +2,8 @@
  * @packageDocumentation
  * Plugin interfaces and the process-wide plugin registry of tsvae.
  */
+
+export { epochOrder, gatherFloat, holdOut, subset, toTensor } from './data';
 export {
   type ConfigIssue,
   DuplicatePluginError,
@@ -28,7 +30,7 @@ export {
   register,
   z,
 } from './registry';
-export { createRng, type Rng, type RngState } from './rng';
+export { createRng, deriveSeed, MAX_SEED, type Rng, type RngState } from './rng';
 export type {
   DataSplit,
   Dataset,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from './rng';
+import { createRng, deriveSeed, MAX_SEED } from './rng';
 
 describe('createRng', () => {
   it('is deterministic per seed and differs across seeds', () => {
@@ -62,5 +62,28 @@ describe('createRng', () => {
     expect([...seen].sort()).toEqual([0, 1, 2, 3, 4, 5]);
     expect(() => rng.nextInt(0)).toThrow(RangeError);
     expect(() => createRng(Number.NaN)).toThrow(RangeError);
+  });
+});
+
+describe('deriveSeed', () => {
+  it('is deterministic, never 0, within [1, MAX_SEED - 1], and differs by purpose and seed', () => {
+    const seen = new Set<number>();
+    for (let s = 0; s < 200; s++) {
+      for (const purpose of ['stage1-init', 'stage2-init', 'sample']) {
+        const v = deriveSeed(s, purpose);
+        expect(v).toBe(deriveSeed(s, purpose));
+        expect(Number.isInteger(v) && v >= 1 && v <= MAX_SEED - 1).toBe(true);
+        seen.add(v);
+      }
+    }
+    expect(seen.size).toBe(600);
+    expect(deriveSeed(0, 'a', 1)).not.toBe(deriveSeed(0, 'a', 2));
+    expect(deriveSeed(0, 'a1')).not.toBe(deriveSeed(0, 'a', 1));
+    expect(deriveSeed(MAX_SEED, 'x')).toBeGreaterThan(0);
+  });
+
+  it('rejects seeds outside [0, MAX_SEED]', () => {
+    for (const bad of [-1, 1.5, MAX_SEED + 1, Number.NaN])
+      expect(() => deriveSeed(bad, 'x')).toThrow(RangeError);
   });
 });

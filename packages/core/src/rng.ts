@@ -119,3 +119,39 @@ export function createRng(seed: number): Rng {
   };
   return rng;
 }
+
+/** The largest seed tsvae accepts anywhere (every command and config uses the range 0..MAX_SEED). */
+export const MAX_SEED = 2 ** 31 - 1;
+
+/** Mixes a uint32 (the finaliser of SplitMix32 / MurmurHash3). */
+function mix32(x: number): number {
+  let z = x >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/**
+ * The one place tsvae makes seeds: a seed for one purpose (`'stage1-init'`, `'stage2-step', 17`,
+ * `'sample-batch', 3`, ...) derived from a user seed. Different purposes give unrelated seeds; the
+ * same arguments always give the same seed. The result is an integer in `[1, MAX_SEED - 1]`:
+ * never 0, because tfjs treats a seed of 0 as "no seed" and draws from `Math.random`.
+ *
+ * @example
+ * ```ts
+ * import { deriveSeed } from '@tsvae/core';
+ * const eps = tf.randomNormal([64, 8], 0, 1, 'float32', deriveSeed(runSeed, 'stage1-step', step));
+ * ```
+ */
+export function deriveSeed(seed: number, ...purpose: readonly (string | number)[]): number {
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new RangeError(`deriveSeed: seed must be an integer in [0, ${MAX_SEED}], got ${seed}`);
+  }
+  let h = mix32(seed ^ 0x9e3779b9);
+  for (const part of purpose) {
+    const text = typeof part === 'number' ? `#${part}` : `$${part}`;
+    for (let i = 0; i < text.length; i++) h = mix32((h ^ text.charCodeAt(i)) + 0x9e3779b9);
+    h = mix32(h + 0x7f4a7c15);
+  }
+  return 1 + (h % (MAX_SEED - 1));
+}

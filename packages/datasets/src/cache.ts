@@ -1,48 +1,7 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import type { DataSplit, ImageShape } from '@tsvae/core';
+import { writeFileAtomic } from '@tsvae/core/node';
 import { DatasetFormatError } from './errors';
-
-/**
- * The cache directory: `TSVAE_CACHE` if set, else `$XDG_CACHE_HOME/tsvae`, else
- * `~/.cache/tsvae`. An explicit `override` wins.
- */
-export function cacheDir(override?: string): string {
-  if (override) return override;
-  const env = process.env['TSVAE_CACHE'];
-  if (env) return env;
-  const xdg = process.env['XDG_CACHE_HOME'];
-  if (xdg) return join(xdg, 'tsvae');
-  return join(homedir(), '.cache', 'tsvae');
-}
-
-/**
- * Writes a file atomically: the bytes go to a temporary sibling (`<file>.<pid>.<random>.tmp`),
- * which is then renamed over `file`. Readers never see a half-written file.
- */
-export function atomicWriteFile(file: string, chunks: readonly Uint8Array[]): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const c of chunks) {
-      let off = 0;
-      while (off < c.length) off += writeSync(fd, c, off, c.length - off);
-    }
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 const MAGIC = 'TSVAEDS1';
 
@@ -69,7 +28,7 @@ export function saveSplit(
   const chunks: Uint8Array[] = [pre, header, split.data, pad];
   if (split.labels)
     chunks.push(new Uint8Array(split.labels.buffer, split.labels.byteOffset, split.labels.byteLength));
-  atomicWriteFile(file, chunks);
+  writeFileAtomic(file, chunks);
 }
 
 /** A split read back by {@link loadSplit}. */

@@ -3,7 +3,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DataSplit, Logger, SplitName } from '@tsvae/core';
 import { silentLogger } from '@tsvae/core';
-import { cacheDir, loadSplit, saveSplit } from './cache';
+import { cacheDir } from '@tsvae/core/node';
+import { loadSplit, saveSplit } from './cache';
 import { isDir, isFile } from './discovery';
 import { DatasetFormatError, DatasetNotFoundError } from './errors';
 import {

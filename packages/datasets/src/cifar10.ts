@@ -3,9 +3,9 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DataSplit, Logger, SplitName } from '@tsvae/core';
 import { silentLogger } from '@tsvae/core';
-import { atomicWriteFile, cacheDir, loadSplit, saveSplit } from './cache';
-import { findInAncestors, isDir, isFile } from './discovery';
-import { download } from './download';
+import { cacheDir, download, writeFileAtomic } from '@tsvae/core/node';
+import { loadSplit, saveSplit } from './cache';
+import { isDir, isFile } from './discovery';
 import { DatasetFormatError, DatasetNotFoundError } from './errors';
 import { loadImageFolder } from './image-folder';
 import type { SourcedSplit } from './mnist';
@@ -158,11 +158,6 @@ export interface Cifar10LoadOptions {
   readonly cacheDir?: string;
   /** Keep decoded JPEGs as a compact uint8 file in the cache for fast reloads. Default true. */
   readonly cacheDecoded?: boolean;
-  /**
-   * The JPEG copy beside the checkout: a directory to use instead of searching ancestors for
-   * `shared/data/cifar10-jpeg`, or `false` to skip it.
-   */
-  readonly sharedDir?: string | false;
   /** Override the download URL (tests). */
   readonly url?: string;
   /** Override the expected sha256 of the download (tests); `null` skips the check. */
@@ -245,8 +240,7 @@ function fromLocal(p: string, split: SplitName, options: Cifar10LoadOptions): Da
 /**
  * The places searched for CIFAR-10, in order: `path` (alone, when given); `TSVAE_CIFAR10_DIR`
  * (binary); `TSVAE_CIFAR10_JPEG_DIR` (JPEG copy); the cache (`<cache>/cifar10`, binary batches or
- * the downloaded archive); a `shared/data/cifar10-jpeg` folder in an ancestor of the working
- * directory or of this package (the JPEG quality-75 copy beside a checkout).
+ * the downloaded archive). Nothing outside these is searched.
  */
 export function cifar10Candidates(options: Cifar10LoadOptions = {}): string[] {
   if (options.path) return [options.path];
@@ -257,11 +251,6 @@ export function cifar10Candidates(options: Cifar10LoadOptions = {}): string[] {
   if (jpg) out.push(jpg);
   const cache = join(cacheDir(options.cacheDir), 'cifar10');
   out.push(cache, join(cache, 'cifar-10-binary.tar.gz'));
-  const shared =
-    options.sharedDir === false
-      ? undefined
-      : (options.sharedDir ?? findInAncestors(join('shared', 'data', 'cifar10-jpeg')));
-  if (shared) out.push(shared);
   return out;
 }
 
@@ -319,7 +308,7 @@ function extractBatches(archive: string): string {
     for (const e of tar.entries) {
       const base = e.name.split('/').pop() ?? '';
       if (!base.endsWith('.bin') && !base.endsWith('.txt')) continue;
-      atomicWriteFile(join(tmp, base), [tar.read(e)]);
+      writeFileAtomic(join(tmp, base), tar.read(e));
     }
   } finally {
     tar.close();

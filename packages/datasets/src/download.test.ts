@@ -3,10 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DownloadError, download } from '@tsvae/core/node';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { loadCifar10 } from './cifar10';
-import { download } from './download';
-import { DatasetNotFoundError, DownloadError } from './errors';
+import { DatasetNotFoundError } from './errors';
 import { type IdxDatasetSpec, loadMnistLike } from './mnist';
 import { createTar } from './tar';
 import { gz, idxBytes, tempDir } from './test-helpers';
@@ -263,9 +263,14 @@ describe('dataset downloads', () => {
     const archive = gz(createTar(entries));
     files.set('/cifar-10-binary.tar.gz', archive);
     const cacheDir = join(tmp.dir, 'cache-cifar');
+    // Only the cache and the download: not a real copy named in the environment (CI sets one).
+    vi.stubEnv('TSVAE_CIFAR10_DIR', '');
+    vi.stubEnv('TSVAE_CIFAR10_JPEG_DIR', '');
+    onTestFinished(() => {
+      vi.unstubAllEnvs();
+    });
     const train = await loadCifar10('train', {
       cacheDir,
-      sharedDir: false,
       url: `${base}/cifar-10-binary.tar.gz`,
       sha256: null,
       md5: md5(archive),
@@ -274,12 +279,11 @@ describe('dataset downloads', () => {
     expect([...train.split.labels!]).toEqual([1, 8, 2, 7, 3, 6, 4, 5, 5, 4]);
     // Channel-planar records become HWC: pixel p of record 0 (label 1, k = 10) is (p + 10, 7, 10).
     expect([...train.split.data.subarray(0, 6)]).toEqual([10, 7, 10, 11, 7, 10]);
-    const test = await loadCifar10('test', { cacheDir, sharedDir: false, download: false });
+    const test = await loadCifar10('test', { cacheDir, download: false });
     expect(test.split.size).toBe(3);
     expect(test.source).toBe(join(cacheDir, 'cifar10'));
     const bad = await loadCifar10('test', {
       cacheDir: join(tmp.dir, 'cache-cifar-bad'),
-      sharedDir: false,
       url: `${base}/cifar-10-binary.tar.gz`,
       sha256: null,
       md5: '0'.repeat(32),

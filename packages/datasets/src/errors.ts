@@ -30,14 +30,3 @@ export class DatasetNotFoundError extends Error {
     this.searched = searched;
   }
 }
-
-/** A download failed: HTTP error, checksum mismatch, or too many interrupted attempts. */
-export class DownloadError extends Error {
-  override readonly name = 'DownloadError';
-  /** The URL being downloaded. */
-  readonly url: string;
-  constructor(url: string, problem: string, options?: { cause?: unknown }) {
-    super(`Download of ${url} failed: ${problem}`, options);
-    this.url = url;
-  }
-}

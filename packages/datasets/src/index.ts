@@ -4,14 +4,7 @@
  * synthetic manifolds with known ground truth, stored as uint8 and iterated as float32 batches in
  * [0, 1]. Importing the package registers every dataset plugin (kind `dataset`).
  */
-export {
-  atomicWriteFile,
-  type CachedSplit,
-  cacheDir,
-  loadSplit,
-  type SplitMeta,
-  saveSplit,
-} from './cache';
+export { type CachedSplit, loadSplit, type SplitMeta, saveSplit } from './cache';
 export {
   CELEBA_CROPS,
   CELEBA_PARTITIONS,
@@ -34,9 +27,8 @@ export {
   loadCifar10Jpeg,
   parseCifar10Batches,
 } from './cifar10';
-export { findInAncestors, resolvePackageDir } from './discovery';
-export { type DownloadOptions, download, hashFile } from './download';
-export { DatasetFormatError, DatasetNotFoundError, DownloadError } from './errors';
+export { resolvePackageDir } from './discovery';
+export { DatasetFormatError, DatasetNotFoundError } from './errors';
 export { type IdxArray, isGzip, loadIdxSplit, parseIdx, readIdx, readMaybeGzip } from './idx';
 export {
   type CropBox,
@@ -64,13 +56,8 @@ export {
   type BatchOptions,
   batches,
   batchesPerEpoch,
-  epochOrder,
-  gatherFloat,
-  holdOut,
   type LabelledBatch,
   labelledBatches,
-  subset,
-  toTensor,
 } from './iterate';
 export {
   FASHION_MNIST_SPEC,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type DataSplit } from '@tsvae/core';
+import { createRng, type DataSplit, toTensor } from '@tsvae/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { batches, batchesPerEpoch, holdOut, labelledBatches, subset, toTensor } from './iterate';
+import { batches, batchesPerEpoch, labelledBatches } from './iterate';
 import { useCpu } from './test-helpers';
 
 beforeAll(useCpu);
@@ -118,29 +118,5 @@ describe('batches', () => {
     expect(() => [...batches(tiny(), { batchSize: 20, epochs: Number.POSITIVE_INFINITY })]).toThrow(
       /endless/,
     );
-  });
-});
-
-describe('subsets and held-out splits', () => {
-  it('first n is a view; indices copy in order; seeded n is a random sample', () => {
-    const s = tiny();
-    const first = subset(s, 4);
-    expect(first.size).toBe(4);
-    expect(first.data.buffer).toBe(s.data.buffer);
-    expect([...first.labels!]).toEqual([0, 1, 2, 0]);
-    const picked = subset(s, [9, 2]);
-    expect([...picked.data]).toEqual([90, 90, 90, 90, 20, 20, 20, 20]);
-    expect([...picked.labels!]).toEqual([0, 2]);
-    const r = subset(s, 5, { seed: 1 });
-    expect(r.size).toBe(5);
-    expect(new Set(r.data).size).toBe(5);
-    expect(() => subset(s, [10])).toThrow(/outside/);
-  });
-
-  it('holdOut partitions the examples', () => {
-    const [rest, held] = holdOut(tiny(), 3, 7);
-    expect(rest.size + held.size).toBe(10);
-    const values = [...rest.data, ...held.data].filter((_, i) => i % 4 === 0).sort((a, b) => a - b);
-    expect(values).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
   });
 });

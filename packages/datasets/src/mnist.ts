@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { DataSplit, Logger, SplitName } from '@tsvae/core';
 import { silentLogger } from '@tsvae/core';
-import { cacheDir } from './cache';
+import { cacheDir, DownloadError, download } from '@tsvae/core/node';
 import { isFile, resolvePackageDir } from './discovery';
-import { download } from './download';
-import { DatasetNotFoundError, DownloadError } from './errors';
+import { DatasetNotFoundError } from './errors';
 import { loadIdxSplit, readMaybeGzip } from './idx';
 
 /** The IDX datasets with MNIST's layout. */

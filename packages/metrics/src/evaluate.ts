@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type DataSplit, type FeatureExtractor, type Generator } from '@tsvae/core';
-import { toTensor } from '@tsvae/datasets';
+import { createRng, type DataSplit, type FeatureExtractor, type Generator, toTensor } from '@tsvae/core';
 import { fidFromFeatures, frechetDistance, preferLowRank } from './fid';
 import { type KidOptions, kernelInceptionDistance } from './kid';
 import { computeStatistics, type FeatureStatistics } from './stats';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger, NamedWeight, RngState } from '@tsvae/core';
 import { silentLogger } from '@tsvae/core';
-import { writeDirectoryAtomic } from './atomic';
+import { writeDirectoryAtomic } from '@tsvae/core/node';
 import { RunDirectoryError } from './errors';
 
 /** Where training stands: the next thing to do. */

@@ -4,14 +4,6 @@
  * resumable run directories.
  */
 export {
-  type BeforeRenameHook,
-  fsyncDirectory,
-  setBeforeRenameHook,
-  writeDirectoryAtomic,
-  writeFileAtomic,
-  writeJsonAtomic,
-} from './atomic';
-export {
   type CheckpointManifest,
   type ComponentRecord,
   checkpointsDir,

@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFi
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Decoder, definePlugin, getRegistry, type TrainingCallback, z } from '@tsvae/core';
+import { setBeforeRenameHook } from '@tsvae/core/node';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { setBeforeRenameHook } from './atomic';
 import { listCheckpoints, loadCheckpoint, loadLatestCheckpoint } from './checkpoint';
 import { NonFiniteLossError } from './errors';
 import { loadRun, readMetrics, trainTwoStage } from './run';

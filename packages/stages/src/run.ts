@@ -12,10 +12,9 @@ import type {
   SecondStage,
   TrainingCallback,
 } from '@tsvae/core';
-import { create, createRng, definePlugin, getRegistry, silentLogger, z } from '@tsvae/core';
-import { subset, toTensor } from '@tsvae/datasets';
+import { create, createRng, definePlugin, getRegistry, silentLogger, subset, toTensor, z } from '@tsvae/core';
+import { writeFileAtomic, writeJsonAtomic } from '@tsvae/core/node';
 import pkg from '../package.json' with { type: 'json' };
-import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import {
   type CheckpointManifest,
   type ComponentRecord,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Generator, ImageShape, SecondStage } from '@tsvae/core';
+import { writeFileAtomic } from '@tsvae/core/node';
 import { PNG } from 'pngjs';
-import { writeFileAtomic } from './atomic';
 import type { Stage1Model } from './vae';
 
 /** Options of a sampling call. */

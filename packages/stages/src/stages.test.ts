@@ -1,7 +1,14 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type DataSplit, definePlugin, getRegistry, type SecondStage, z } from '@tsvae/core';
-import { toTensor } from '@tsvae/datasets';
+import {
+  createRng,
+  type DataSplit,
+  definePlugin,
+  getRegistry,
+  type SecondStage,
+  toTensor,
+  z,
+} from '@tsvae/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStageOptimizer, optimizerState, restoreOptimizerState } from './optimizer';
 import { loadRun, readMetrics, trainTwoStage } from './run';

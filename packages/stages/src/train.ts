@@ -3,8 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // build registers them all (tfjs-core's `dist/register_all_gradients` is not loadable by Node).
 import '@tensorflow/tfjs-layers';
 import type { DataSplit, Logger, Rng, SecondStage, TrainingCallback } from '@tsvae/core';
-import { silentLogger } from '@tsvae/core';
-import { epochOrder, toTensor } from '@tsvae/datasets';
+import { epochOrder, silentLogger, toTensor } from '@tsvae/core';
 import type { PartialEpoch } from './checkpoint';
 import { learningRateAt } from './config';
 import { stepsPerEpoch } from './data';

@@ -1,21 +1,22 @@
-import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { dirname } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { type Logger, silentLogger } from '@tsvae/core';
-import { DownloadError } from './errors';
+import { type Logger, silentLogger } from '../logger';
+import { ensureDir } from './atomic';
+import { fsError } from './errors';
+import { digestMatches, hashFile } from './hash';
+
+/** A download failed: HTTP error, checksum mismatch, or too many interrupted attempts. */
+export class DownloadError extends Error {
+  override readonly name = 'DownloadError';
+  /** The URL being downloaded. */
+  readonly url: string;
+  constructor(url: string, problem: string, options?: { cause?: unknown }) {
+    super(`Download of ${url} failed: ${problem}`, options);
+    this.url = url;
+  }
+}
 
 /** Options for {@link download}. */
 export interface DownloadOptions {
@@ -23,7 +24,10 @@ export interface DownloadOptions {
   readonly url: string;
   /** Final path. The data first goes to `<dest>.part`, renamed to `dest` only once verified. */
   readonly dest: string;
-  /** Expected sha256 (hex) of the file; a mismatch deletes the download and throws. */
+  /**
+   * Expected sha256 (hex) of the file, or a prefix of it of at least 8 digits (torch.hub's
+   * convention); a mismatch deletes the download and throws.
+   */
   readonly sha256?: string;
   /** Expected md5 (hex), for sources that publish only md5. */
   readonly md5?: string;
@@ -39,13 +43,6 @@ export interface DownloadOptions {
   /** Progress in bytes (`total` is 0 when unknown). */
   readonly onProgress?: (done: number, total: number) => void;
   readonly logger?: Logger;
-}
-
-/** The hex digest of a file. */
-export async function hashFile(file: string, algorithm: 'sha256' | 'md5' = 'sha256'): Promise<string> {
-  const h = createHash(algorithm);
-  await pipeline(createReadStream(file), h);
-  return h.digest('hex');
 }
 
 class Retryable extends Error {}
@@ -66,12 +63,11 @@ function request(
 async function verify(file: string, options: DownloadOptions): Promise<string | undefined> {
   if (options.sha256) {
     const got = await hashFile(file, 'sha256');
-    if (got !== options.sha256.toLowerCase())
-      return `sha256 mismatch: expected ${options.sha256}, got ${got}`;
+    if (!digestMatches(got, options.sha256)) return `sha256 mismatch: expected ${options.sha256}, got ${got}`;
   }
   if (options.md5) {
     const got = await hashFile(file, 'md5');
-    if (got !== options.md5.toLowerCase()) return `md5 mismatch: expected ${options.md5}, got ${got}`;
+    if (!digestMatches(got, options.md5)) return `md5 mismatch: expected ${options.md5}, got ${got}`;
   }
   return options.verify ? await options.verify(file) : undefined;
 }
@@ -94,7 +90,7 @@ export async function download(options: DownloadOptions): Promise<string> {
     logger.warn(`existing ${dest} is invalid (${problem}); downloading again`);
     rmSync(dest, { force: true });
   }
-  mkdirSync(dirname(dest), { recursive: true });
+  ensureDir(dirname(dest));
   const part = `${dest}.part`;
   const retries = options.retries ?? 5;
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -148,7 +144,12 @@ export async function download(options: DownloadOptions): Promise<string> {
       let done = have;
       // Every received chunk is written synchronously, so what was received is on disk even when
       // the connection drops (a stream pipeline would discard its buffered chunks on error).
-      const fd = openSync(part, flags);
+      let fd: number;
+      try {
+        fd = openSync(part, flags);
+      } catch (e) {
+        throw fsError('write', part, e);
+      }
       const body = res;
       try {
         await new Promise<void>((resolve, reject) => {
@@ -158,7 +159,7 @@ export async function download(options: DownloadOptions): Promise<string> {
               while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
             } catch (e) {
               body.destroy();
-              reject(e);
+              reject(fsError('write', part, e));
               return;
             }
             done += chunk.length;
@@ -197,6 +198,10 @@ export async function download(options: DownloadOptions): Promise<string> {
     rmSync(part, { force: true });
     throw new DownloadError(url, `${problem}; the corrupt download was deleted`);
   }
-  renameSync(part, dest);
+  try {
+    renameSync(part, dest);
+  } catch (e) {
+    throw fsError('write', dest, e);
+  }
   return dest;
 }
