@@ -89,6 +89,23 @@ export function removeStaleTemps(dir: string, options: { readonly all?: boolean 
   return removed;
 }
 
+/**
+ * Checks, before long work, that `path` can be written later: its directory is created if needed
+ * and a temporary file is written and removed there. Throws an `FsError` naming `path` and the
+ * real cause (EROFS, EACCES, ENOSPC, ...).
+ */
+export function assertWritable(path: string): void {
+  ensureDir(dirname(path));
+  const tmp = tempNameFor(path);
+  try {
+    writeAndSync(tmp, '');
+  } catch (e) {
+    throw fsError('write', path, e);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 /** Creates a directory and its parents; errors name the directory and the real cause. */
 export function ensureDir(dir: string): void {
   try {

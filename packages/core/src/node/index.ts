@@ -6,6 +6,7 @@
  * `@tsvae/core/node` (it needs Node's `fs`; `@tsvae/core` itself does not).
  */
 export {
+  assertWritable,
   type BeforeRenameHook,
   ensureDir,
   type FileData,
