@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { create, type Dataset, definePlugin, getRegistry, z } from '@tsvae/core';
 import { registerTinyPlugins } from '@tsvae/stages';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { describeRealData } from '../../../test/real-data';
 import { EVAL_FORMAT, main } from './index';
 import { captureIO, TINY_MODEL } from './testing';
 
@@ -444,7 +445,11 @@ describe('tsvae eval', () => {
 const seeded = resolve(
   fileURLToPath(new URL('../../../.cache/metrics/pt_inception-seeded.pth', import.meta.url)),
 );
-describe.runIf(existsSync(seeded))('tsvae eval with the FID Inception network (seeded weights)', () => {
+const seededWeights = {
+  available: existsSync(seeded),
+  reason: `seeded FID weights missing: no ${seeded}; make them with \`npm run fid:weights\` (tools/make-fid-test-weights.sh: Debian python3-torch + pytorch-fid 0.3.0)`,
+};
+describeRealData('tsvae eval with the FID Inception network (seeded weights)', seededWeights, () => {
   it('runs inception-fid from a local .pth, pool3 2048-d', async () => {
     const out = join(root, 'inception.json');
     const t = io();

@@ -70,18 +70,17 @@ describe('CIFAR-10 JPEG copy via TSVAE_CIFAR10_JPEG_DIR', () => {
     const saved = process.env['TSVAE_CIFAR10_JPEG_DIR'];
     process.env['TSVAE_CIFAR10_JPEG_DIR'] = dir;
     try {
-      const train = await loadCifar10('train', { cacheDir, download: false, sharedDir: false });
+      const train = await loadCifar10('train', { cacheDir, download: false });
       expect(train.source).toBe(dir);
       expect([...train.split.labels!]).toEqual([0, 9]);
       expect([...train.split.data.subarray(0, 3)]).toEqual([...patternRgb(32, 32, 0).subarray(0, 3)]);
       const cached = readdirSync(join(cacheDir, 'cifar10'));
       expect(cached.some((f) => f.startsWith('jpeg-train-') && f.endsWith('.u8'))).toBe(true);
-      const again = await loadCifar10('train', { cacheDir, download: false, sharedDir: false });
+      const again = await loadCifar10('train', { cacheDir, download: false });
       expect(Buffer.compare(Buffer.from(again.split.data), Buffer.from(train.split.data))).toBe(0);
       const test = await loadCifar10('test', {
         cacheDir,
         download: false,
-        sharedDir: false,
         cacheDecoded: false,
       });
       expect([...test.split.labels!]).toEqual([3]);

@@ -1,6 +1,6 @@
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** This module's file, in both the ESM and the CJS build. */
@@ -24,38 +24,6 @@ export function resolvePackageDir(name: string): string | undefined {
       return dirname(createRequire(base).resolve(`${name}/package.json`));
     } catch {
       // not resolvable from here
-    }
-  }
-  return undefined;
-}
-
-/** Ancestors of a directory, itself first. */
-export function ancestors(dir: string): string[] {
-  const out: string[] = [];
-  let d = resolve(dir);
-  for (;;) {
-    out.push(d);
-    const up = dirname(d);
-    if (up === d) return out;
-    d = up;
-  }
-}
-
-/**
- * Finds `<ancestor>/<relative>` for the ancestors of the working directory and of this module
- * (so `../shared/data/...` beside a checkout is found from anywhere inside it).
- */
-export function findInAncestors(relative: string): string | undefined {
-  const starts = [process.cwd()];
-  const f = thisFile();
-  if (f) starts.push(dirname(f));
-  const seen = new Set<string>();
-  for (const s of starts) {
-    for (const a of ancestors(s)) {
-      if (seen.has(a)) continue;
-      seen.add(a);
-      const p = join(a, relative);
-      if (existsSync(p)) return p;
     }
   }
   return undefined;

@@ -88,8 +88,6 @@ const cifarSchema = z.object({
   cacheDir: z.string().optional(),
   /** Cache decoded JPEGs as uint8. */
   cacheDecoded: z.boolean().default(true),
-  /** The JPEG copy beside the checkout (default: search ancestors for shared/data/cifar10-jpeg); false skips it. */
-  sharedDir: z.union([z.string(), z.literal(false)]).optional(),
 });
 
 const celebaSchema = z.object({

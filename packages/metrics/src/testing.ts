@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { RealDataRequirement } from '../../../test/real-data';
 import { type NpyArray, readNpy } from './npy';
 
 /** Directory of committed fixtures (written by tools/fid_oracle.py). Test helper, not exported. */
@@ -58,8 +59,21 @@ export function relMaxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * about 95 MB), or undefined when it has not been generated.
  */
 export function seededWeightsPath(): string | undefined {
+  const p = seededWeightsFile();
+  return existsSync(p) ? p : undefined;
+}
+
+/** Where {@link seededWeightsPath} looks: `<TSVAE_CACHE or <repo>/.cache>/metrics/pt_inception-seeded.pth`. */
+function seededWeightsFile(): string {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
   const cache = process.env.TSVAE_CACHE ?? join(root, '.cache');
-  const p = join(cache, 'metrics', 'pt_inception-seeded.pth');
-  return existsSync(p) ? p : undefined;
+  return join(cache, 'metrics', 'pt_inception-seeded.pth');
+}
+
+/** The seeded FID weights, for `describeRealData` (test/real-data.ts). */
+export function seededWeightsRequirement(): RealDataRequirement {
+  return {
+    available: seededWeightsPath() !== undefined,
+    reason: `seeded FID weights missing: no ${seededWeightsFile()}; make them with \`npm run fid:weights\` (tools/make-fid-test-weights.sh: Debian python3-torch + pytorch-fid 0.3.0)`,
+  };
 }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { seededWeightsPath } from './testing';
+import { describeRealData } from '../../../test/real-data';
+import { seededWeightsPath, seededWeightsRequirement } from './testing';
 import { readTorchCheckpoint, TorchCheckpointError } from './torch-checkpoint';
 
 const zipPth = seededWeightsPath();
@@ -12,7 +13,7 @@ describe('readTorchCheckpoint', () => {
     expect(() => readTorchCheckpoint(new Uint8Array([0x50, 0x4b, 3, 4, 0, 0]))).toThrow(/zip/);
   });
 
-  describe.runIf(zipPth !== undefined)('seeded FID Inception .pth from tools/fid_oracle.py', () => {
+  describeRealData('seeded FID Inception .pth from tools/fid_oracle.py', seededWeightsRequirement(), () => {
     it('reads the zip and legacy formats identically', () => {
       const a = readTorchCheckpoint(new Uint8Array(readFileSync(zipPth as string)));
       const w = a.get('Conv2d_1a_3x3.conv.weight');

@@ -4,8 +4,9 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeRealData } from '../../../test/real-data';
 import { paramsFromStateDict } from './inception';
-import { seededWeightsPath } from './testing';
+import { seededWeightsPath, seededWeightsRequirement } from './testing';
 import { readTorchCheckpoint } from './torch-checkpoint';
 import { downloadVerified, loadInceptionParams, sha256File, WeightsDownloadError } from './weights';
 
@@ -77,7 +78,7 @@ describe('downloadVerified', () => {
   });
 });
 
-describe.runIf(seeded !== undefined)('loadInceptionParams with the seeded .pth', () => {
+describeRealData('loadInceptionParams with the seeded .pth', seededWeightsRequirement(), () => {
   it('downloads, converts, caches, and reloads the converted copy identically', async () => {
     const cacheDir = join(dir, 'cache');
     const sha = await sha256File(seeded as string);
