@@ -42,6 +42,7 @@ export type {
   GaussianParams,
   Generator,
   ImageShape,
+  LossOptions,
   LossTerms,
   Module,
   NamedWeight,
@@ -49,6 +50,8 @@ export type {
   Progress,
   SecondStage,
   SplitName,
+  Stage1Model,
   TrainingCallback,
   TrainingLogs,
+  VaeLossTerms,
 } from './types';

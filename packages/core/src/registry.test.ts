@@ -150,3 +150,40 @@ describe('Registry', () => {
     expect((await ds.load('test')).size).toBe(5);
   });
 });
+
+describe('strict plugin configs', () => {
+  it('an unknown key at any depth is an error naming the plugin, the key and the known keys', () => {
+    const r = makeRegistry();
+    const err = (() => {
+      try {
+        r.resolveConfig('dataset', 'fake', { Size: 3, nested: { a: 'x', b: 1 } });
+      } catch (e) {
+        return e as InvalidConfigError;
+      }
+      throw new Error('accepted an unknown key');
+    })();
+    expect(err).toBeInstanceOf(InvalidConfigError);
+    expect(err.issues.map((i) => i.field)).toEqual(['Size', 'nested.b']);
+    expect(err.message).toContain('dataset plugin "fake"');
+    expect(err.message).toContain(
+      'field "Size": unknown key (did you mean "size"?); known keys: size, nested',
+    );
+  });
+
+  it('holds through transforms and defaults; loose objects accept extra keys; strict ones name the key', () => {
+    const r = new Registry();
+    const base = { kind: 'dataset' as const, create: () => fakeDataset(1) };
+    r.register({
+      ...base,
+      name: 'piped',
+      configSchema: z.object({ n: z.number().default(1) }).transform((c) => ({ n2: c.n * 2 })),
+    });
+    r.register({ ...base, name: 'loose', configSchema: z.looseObject({ n: z.number().default(1) }) });
+    r.register({ ...base, name: 'strict', configSchema: z.strictObject({ n: z.number().default(1) }) });
+    expect(r.resolveConfig('dataset', 'piped', { n: 2 })).toEqual({ n2: 4 });
+    expect(() => r.resolveConfig('dataset', 'piped', { m: 2 })).toThrow(/field "m": unknown key/);
+    expect(r.resolveConfig('dataset', 'loose', { m: 2 })).toEqual({ n: 1, m: 2 });
+    expect(() => r.resolveConfig('dataset', 'strict', { m: 2 })).toThrow(/field "m": unknown key/);
+    expect(r.configKeys('dataset', 'piped')).toEqual(['n']);
+  });
+});

@@ -16,6 +16,7 @@ import type {
   Generator,
   PluginContext,
   SecondStage,
+  Stage1Model,
 } from './types';
 
 /**
@@ -26,6 +27,7 @@ import type {
 export interface PluginKinds {
   encoder: Encoder;
   decoder: Decoder;
+  stage1: Stage1Model;
   'second-stage': SecondStage;
   dataset: Dataset;
   'feature-extractor': FeatureExtractor;
@@ -39,6 +41,7 @@ export type PluginKind = keyof PluginKinds & string;
 export const PLUGIN_KINDS: readonly PluginKind[] = [
   'encoder',
   'decoder',
+  'stage1',
   'second-stage',
   'dataset',
   'feature-extractor',
@@ -95,8 +98,83 @@ function formatPath(path: readonly PropertyKey[]): string {
     .replace(/\.\[/g, '[');
 }
 
-function issuesOf(error: z.ZodError): ConfigIssue[] {
-  return error.issues.map((issue) => ({ field: formatPath(issue.path), message: issue.message }));
+/** zod issues as config issues; an unrecognized key is reported at its own path. */
+export function issuesOf(error: z.ZodError): ConfigIssue[] {
+  return error.issues.flatMap((issue) => {
+    const keys = (issue as { keys?: readonly string[] }).keys;
+    if (issue.code === 'unrecognized_keys' && keys) {
+      return keys.map((k) => ({ field: formatPath([...issue.path, k]), message: 'unknown key' }));
+    }
+    return [{ field: formatPath(issue.path), message: issue.message }];
+  });
+}
+
+/** The parts of zod 4's schema definitions the strictness check reads. */
+interface SchemaDef {
+  readonly type: string;
+  readonly innerType?: z.ZodType;
+  readonly in?: z.ZodType;
+  readonly shape?: Readonly<Record<string, z.ZodType>>;
+  readonly catchall?: z.ZodType;
+  readonly element?: z.ZodType;
+  readonly items?: readonly z.ZodType[];
+}
+
+/** A zod 4 schema's definition; an opaque `{ type: 'unknown' }` for other schema-like objects. */
+function defOf(schema: z.ZodType): SchemaDef {
+  return (schema as unknown as { _zod?: { def?: SchemaDef } })._zod?.def ?? { type: 'unknown' };
+}
+
+const WRAPPERS = new Set(['default', 'prefault', 'optional', 'nullable', 'readonly', 'nonoptional', 'catch']);
+
+/** The object schema under wrappers (default, optional, transform pipes, ...), if any. */
+function objectDef(schema: z.ZodType): SchemaDef | undefined {
+  const def = defOf(schema);
+  if (def.type === 'object') return def;
+  if (WRAPPERS.has(def.type) && def.innerType) return objectDef(def.innerType);
+  if (def.type === 'pipe' && def.in) return objectDef(def.in);
+  return undefined;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Keys of `value` that `schema` does not declare, at any depth of nested object schemas. zod's
+ * default object mode silently drops unknown keys, which turns a misspelt option into a default;
+ * the registry reports them instead. Objects declared `.loose()` / `.catchall()` accept any key
+ * (and `.strict()` ones are rejected by zod itself).
+ */
+function unknownKeys(schema: z.ZodType, value: unknown, path: readonly (string | number)[]): ConfigIssue[] {
+  if (value === undefined || value === null) return [];
+  const def = defOf(schema);
+  if (WRAPPERS.has(def.type) && def.innerType) return unknownKeys(def.innerType, value, path);
+  if (def.type === 'pipe' && def.in) return unknownKeys(def.in, value, path);
+  if (def.type === 'array' && def.element && Array.isArray(value)) {
+    const element = def.element;
+    return value.flatMap((v, i) => unknownKeys(element, v, [...path, i]));
+  }
+  if (def.type === 'tuple' && def.items && Array.isArray(value)) {
+    const items = def.items;
+    return value.flatMap((v, i) => (items[i] ? unknownKeys(items[i], v, [...path, i]) : []));
+  }
+  if (def.type !== 'object' || !isPlainObject(value) || !def.shape) return [];
+  const shape = def.shape;
+  const known = Object.keys(shape);
+  const out: ConfigIssue[] = [];
+  for (const [key, v] of Object.entries(value)) {
+    const field = shape[key];
+    if (field) out.push(...unknownKeys(field, v, [...path, key]));
+    else if (def.catchall === undefined) {
+      const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+      out.push({
+        field: formatPath([...path, key]),
+        message: `unknown key${near ? ` (did you mean "${near}"?)` : ''}; known keys: ${known.join(', ') || '(none)'}`,
+      });
+    }
+  }
+  return out;
 }
 
 function isPluginDefinition(value: unknown): value is PluginDefinition {
@@ -181,9 +259,24 @@ export class Registry {
    */
   resolveConfig<K extends PluginKind>(kind: K, name: string, config: unknown = {}): Record<string, unknown> {
     const def = this.get(kind, name);
-    const parsed = def.configSchema.safeParse(config ?? {});
-    if (!parsed.success) throw new InvalidConfigError(kind, name, issuesOf(parsed.error));
+    const input = config ?? {};
+    const parsed = def.configSchema.safeParse(input);
+    const issues = [
+      ...(parsed.success ? [] : issuesOf(parsed.error)),
+      ...unknownKeys(def.configSchema, input, []),
+    ];
+    if (issues.length) throw new InvalidConfigError(kind, name, issues);
     return parsed.data as Record<string, unknown>;
+  }
+
+  /**
+   * The top-level keys a plugin's config declares (`undefined` when its schema is not an object).
+   * Callers that pass shared settings (e.g. `gammaConvention`) use it to pass them only to plugins
+   * that take them.
+   */
+  configKeys(kind: PluginKind, name: string): readonly string[] | undefined {
+    const def = objectDef(this.get(kind, name).configSchema);
+    return def?.shape ? Object.keys(def.shape) : undefined;
   }
 
   /** Validates the config and creates an instance (factories may be async). */

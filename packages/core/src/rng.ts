@@ -13,8 +13,6 @@ export interface Rng {
   normal(): number;
   /** Shuffles `array` in place (Fisher-Yates) and returns it. */
   shuffle<T extends { length: number; [i: number]: unknown }>(array: T): T;
-  /** A new integer seed drawn from this stream (for seeding tfjs ops). */
-  seed(): number;
   /** The full generator state, to restore with {@link Rng.setState}. */
   getState(): RngState;
   setState(state: RngState): void;
@@ -105,9 +103,6 @@ export function createRng(seed: number): Rng {
         array[j] = tmp;
       }
       return array;
-    },
-    seed(): number {
-      return nextUint32() % 2147483647;
     },
     getState(): RngState {
       return { s: [s0, s1, s2, s3], spare };

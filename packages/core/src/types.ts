@@ -68,6 +68,39 @@ export interface LossTerms {
   readonly kl: Scalar;
 }
 
+/** Options of a loss evaluation during training. */
+export interface LossOptions extends ForwardOptions {
+  /**
+   * Seed of the loss's random draws (e.g. the reparameterisation noise). Given by the trainer
+   * (derived with `deriveSeed`), so a run and its resume draw the same noise; never 0.
+   */
+  readonly seed?: number;
+}
+
+/** The loss terms of a VAE plus its current decoder scale gamma. */
+export interface VaeLossTerms extends LossTerms {
+  /** Current gamma (in the model's convention) as a scalar. */
+  readonly gamma: Scalar;
+}
+
+/**
+ * The first stage: a VAE-like model of images (registry kind `stage1`; the Two-Stage VAE's is
+ * `@tsvae/layers`' `vae`, a κ-simple VAE over any registry encoder and decoder).
+ */
+export interface Stage1Model extends Module {
+  readonly encoder: Encoder;
+  readonly decoder: Decoder;
+  readonly latentDim: number;
+  /** The minimised loss on a batch `x` in [0, 1], averaged over the batch. */
+  loss(x: Tensor4D, options: LossOptions): VaeLossTerms;
+  /** Encoder parameters of `q(z|x)`. */
+  encode(x: Tensor4D, options: ForwardOptions): GaussianParams;
+  /** The decoder mean for codes `z`. */
+  decode(z: Tensor2D, options: ForwardOptions): Tensor4D;
+  /** Current gamma as a number (1 where the likelihood has none). */
+  gamma(): number;
+}
+
 /**
  * A model of the stage-1 latent codes `z` (the second stage). The default is the Two-Stage VAE's
  * `mlp` VAE, but anything with a trainable loss and a sampler fits (a flow, a mixture, ...).
@@ -76,7 +109,7 @@ export interface SecondStage extends Module {
   /** Dimension of `z` (the stage-1 latent). */
   readonly latentDim: number;
   /** The loss on a batch of codes `[B, latentDim]`; the orchestrator minimises `loss`. */
-  loss(z: Tensor2D, options: ForwardOptions): LossTerms;
+  loss(z: Tensor2D, options: LossOptions): LossTerms;
   /** Draws `n` codes `z` `[n, latentDim]` from the model. */
   sample(n: number, options?: { readonly seed?: number }): Tensor2D;
   /** Scalars worth logging per epoch (e.g. `{ gamma: 0.01 }`). */
@@ -163,4 +196,11 @@ export interface TrainingCallback {
 /** Passed to every plugin factory. */
 export interface PluginContext {
   readonly logger: Logger;
+  /**
+   * Seed of the instance's initial weights (and of anything else its construction draws), derived
+   * by the caller from the run seed with `deriveSeed`; never 0. A plugin passes it, or seeds
+   * derived from it, to every random initializer, so a run rebuilt from its seed is identical.
+   * Absent: the plugin may draw unseeded.
+   */
+  readonly seed?: number;
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFi
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Decoder, definePlugin, getRegistry, type TrainingCallback, z } from '@tsvae/core';
-import { setBeforeRenameHook } from '@tsvae/core/node';
+import { setBeforeRenameHook } from '@tsvae/core/testing';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listCheckpoints, loadCheckpoint, loadLatestCheckpoint } from './checkpoint';

@@ -15,18 +15,17 @@ import { fsError } from './errors';
 /** Data for an atomic write: text, bytes, or chunks written in order. */
 export type FileData = string | Uint8Array | readonly Uint8Array[];
 
-/** Test hook: called after temporary files are written and synced, just before the rename. */
+/** Fault-injection hook: called after temporary files are written and synced, before the rename. */
 export type BeforeRenameHook = (tempPath: string, finalPath: string) => void;
 
-let beforeRename: BeforeRenameHook | undefined;
-
 /**
- * Installs (or clears) a hook called between writing a temporary file/directory and renaming it
- * into place, for fault-injection tests (the hook throws, or signals the process).
- * @internal
+ * Where `@tsvae/core/testing`'s `setBeforeRenameHook` puts the hook: on `globalThis`, so the hook
+ * reaches this module in every build (ESM, CJS, each entry point bundled on its own).
  */
-export function setBeforeRenameHook(hook: BeforeRenameHook | undefined): void {
-  beforeRename = hook;
+export const BEFORE_RENAME_HOOK: unique symbol = Symbol.for('@tsvae/core/before-rename-hook') as never;
+
+function beforeRename(tmp: string, final: string): void {
+  (globalThis as { [BEFORE_RENAME_HOOK]?: BeforeRenameHook })[BEFORE_RENAME_HOOK]?.(tmp, final);
 }
 
 /** Flushes a directory entry to disk (best effort: some filesystems refuse directory fsync). */
@@ -144,7 +143,7 @@ function commit(tmp: string, final: string, write: () => void): void {
     }
   };
   step(write, true);
-  step(() => beforeRename?.(tmp, final), false);
+  step(() => beforeRename(tmp, final), false);
   step(() => renameSync(tmp, final), true);
 }
 

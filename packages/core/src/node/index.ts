@@ -7,12 +7,12 @@
  */
 export {
   assertWritable,
+  BEFORE_RENAME_HOOK,
   type BeforeRenameHook,
   ensureDir,
   type FileData,
   fsyncDirectory,
   removeStaleTemps,
-  setBeforeRenameHook,
   tempNameFor,
   writeDirectoryAtomic,
   writeFileAtomic,

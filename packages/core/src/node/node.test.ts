@@ -11,6 +11,7 @@ import {
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { setBeforeRenameHook } from '../testing';
 import {
   cacheDir,
   digestMatches,
@@ -20,7 +21,6 @@ import {
   hashFile,
   hashFileSync,
   removeStaleTemps,
-  setBeforeRenameHook,
   tempNameFor,
   writeDirectoryAtomic,
   writeFileAtomic,
