@@ -3,7 +3,14 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { adam } from './adam';
+import {
+  type AdamState,
+  type AdamStateMeta,
+  adam,
+  adamStateFromWeights,
+  adamStateToWeights,
+  disposeAdamState,
+} from './adam';
 import { registerWasmTrainingKernels } from './wasm-kernels/index';
 
 beforeAll(async () => {
@@ -117,5 +124,304 @@ describe('FusedAdamOptimizer', () => {
       for (let i = 0; i < ref.out[k]!.length; i++)
         expect(Math.abs(fused.out[k]![i]! - ref.out[k]![i]!)).toBeLessThan(1e-5);
     }
+  });
+});
+
+/** The update paths: `auto` is js on cpu and heap on wasm. */
+const PATHS = [
+  { backend: 'cpu', path: 'auto', label: 'cpu, js path' },
+  { backend: 'cpu', path: 'ops', label: 'cpu, ops path' },
+  { backend: 'wasm', path: 'auto', label: 'wasm, heap path' },
+  { backend: 'wasm', path: 'ops', label: 'wasm, ops path' },
+] as const;
+
+let runId = 0;
+
+/** The bit patterns of a float32 tensor. */
+function bits(t: tf.Tensor): number[] {
+  return Array.from(new Uint32Array(Float32Array.from(t.dataSync() as Float32Array).buffer));
+}
+
+/**
+ * A two-variable regression trained with a fixed schedule: steps 0 and 1 train `w` only (so `b` has
+ * no moments until step 2), the learning rate drops at step 4.
+ */
+function regression(init?: { w: Float32Array; b: Float32Array }) {
+  const id = runId++;
+  const x = tf.tensor2d(
+    Array.from({ length: 24 }, (_, i) => Math.sin(i)),
+    [6, 4],
+  );
+  const y = tf.tensor2d(
+    Array.from({ length: 12 }, (_, i) => Math.cos(i)),
+    [6, 2],
+  );
+  const w = tf.tidy(() =>
+    tf.variable(
+      init
+        ? tf.tensor2d(init.w, [4, 2])
+        : tf.tensor2d(
+            Array.from({ length: 8 }, (_, i) => 0.1 * i - 0.3),
+            [4, 2],
+          ),
+      true,
+      `run${id}/w`,
+    ),
+  );
+  const b = tf.tidy(() =>
+    tf.variable(init ? tf.tensor1d(init.b) : tf.tensor1d([0.05, -0.02]), true, `run${id}/b`),
+  );
+  const loss = () => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar;
+  return {
+    w,
+    b,
+    step(opt: ReturnType<typeof adam>, i: number) {
+      if (i === 4) opt.setLearningRate(0.02);
+      tf.dispose(opt.minimize(loss, true, i < 2 ? [w] : [w, b]) as tf.Scalar);
+    },
+    values: () => ({ w: w.dataSync().slice() as Float32Array, b: b.dataSync().slice() as Float32Array }),
+    dispose: () => tf.dispose([x, y, w, b]),
+  };
+}
+
+function optimizer(path: 'auto' | 'ops', learningRate = 0.05) {
+  const opt = adam(learningRate);
+  opt.path = path;
+  return opt;
+}
+
+describe.each(PATHS)('FusedAdamOptimizer state ($label)', ({ backend, path }) => {
+  it.each([
+    1, 5,
+  ])('resumes bit for bit from getState after %i steps, directly and through weights + JSON', async (k) => {
+    await tf.setBackend(backend);
+    const m = 4;
+    const before = tf.memory().numTensors;
+
+    // the straight run
+    const straight = regression();
+    const optA = optimizer(path);
+    for (let i = 0; i < k + m; i++) straight.step(optA, i);
+    expect(optA.fusedSteps).toBe(k + m);
+    const expected = { w: bits(straight.w), b: bits(straight.b) };
+    // and it moved
+    expect(straight.w.dataSync()[0]).not.toBe(-0.3);
+
+    // the same run, with a snapshot after k steps
+    const original = regression();
+    const optB = optimizer(path);
+    for (let i = 0; i < k; i++) original.step(optB, i);
+    const atK = original.values();
+    const state = await optB.getState();
+    const snapshot = state.moments.map((x) => [bits(x.m), bits(x.v)]);
+    for (let i = k; i < k + m; i++) original.step(optB, i);
+    // taking the state changes nothing, and the state is a copy
+    expect({ w: bits(original.w), b: bits(original.b) }).toEqual(expected);
+    expect(state.moments.map((x) => [bits(x.m), bits(x.v)])).toEqual(snapshot);
+
+    // what the state holds
+    expect(state.iterations).toBe(k);
+    expect(state.learningRate).toBe(k > 4 ? 0.02 : 0.05);
+    expect([state.beta1, state.beta2]).toEqual([0.9, 0.999]);
+    let acc1 = Math.fround(0.9);
+    let acc2 = Math.fround(0.999);
+    for (let i = 0; i < k; i++) {
+      acc1 = Math.fround(acc1 * Math.fround(0.9));
+      acc2 = Math.fround(acc2 * Math.fround(0.999));
+    }
+    expect(state.accBeta1).toBe(acc1);
+    expect(state.accBeta2).toBe(acc2);
+    // b has no moments before its first step (k = 1); then both, in variable order
+    expect(state.moments.map((x) => x.name)).toEqual(
+      k < 2 ? [original.w.name] : [original.w.name, original.b.name],
+    );
+    expect(state.moments[0]!.m.shape).toEqual([4, 2]);
+    expect(state.moments[0]!.m.dataSync().some((x) => x !== 0)).toBe(true);
+
+    // resume directly, into an optimizer made with another learning rate
+    const resumed = regression(atK);
+    const optC = optimizer(path, 0.5);
+    await optC.setState(state);
+    expect(optC.getLearningRate()).toBe(state.learningRate);
+    expect(optC.iterations).toBe(k);
+    for (let i = k; i < k + m; i++) resumed.step(optC, i);
+    expect(optC.fusedSteps).toBe(m);
+    expect({ w: bits(resumed.w), b: bits(resumed.b) }).toEqual(expected);
+
+    // restoring into an optimizer that has moments of its own (in JS on the js path) replaces them
+    const again = regression(atK);
+    await optB.setState(state);
+    for (let i = k; i < k + m; i++) again.step(optB, i);
+    expect({ w: bits(again.w), b: bits(again.b) }).toEqual(expected);
+
+    // resume through one tf.io weights blob and a JSON manifest
+    const { weights, meta } = adamStateToWeights(state, { prefix: 'opt/' });
+    expect(weights.map((x) => x.name)).toEqual(
+      k < 2 ? ['opt/0/m', 'opt/0/v'] : ['opt/0/m', 'opt/0/v', 'opt/1/m', 'opt/1/v'],
+    );
+    const { data, specs } = await tf.io.encodeWeights(weights);
+    disposeAdamState(state);
+    const parsed = JSON.parse(JSON.stringify({ meta, specs })) as {
+      meta: AdamStateMeta;
+      specs: typeof specs;
+    };
+    expect(parsed.meta).toEqual(meta);
+    expect(Object.is(parsed.meta.accBeta1, acc1) && Object.is(parsed.meta.accBeta2, acc2)).toBe(true);
+    const decoded = tf.io.decodeWeights(data, parsed.specs);
+    const restored = adamStateFromWeights(decoded, parsed.meta);
+    const viaWeights = regression(atK);
+    const optD = optimizer(path, 0.5);
+    await optD.setState(restored);
+    tf.dispose(decoded); // setState copied them
+    for (let i = k; i < k + m; i++) viaWeights.step(optD, i);
+    expect({ w: bits(viaWeights.w), b: bits(viaWeights.b) }).toEqual(expected);
+
+    // getWeights still sees the restored state
+    const named = await optD.getWeights();
+    expect(named.length).toBe(5);
+    expect(named[1]!.name).toBe(`${original.w.name}/m`); // the names travel with the state
+    tf.dispose(named[0]!.tensor);
+
+    for (const opt of [optA, optB, optC, optD]) opt.dispose();
+    for (const run of [straight, original, again, resumed, viaWeights]) run.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('setLearningRate sets the step size (constant gradient: each step moves a weight by lr * sign(g))', async () => {
+    await tf.setBackend(backend);
+    const before = tf.memory().numTensors;
+    const w = tf.tidy(() => tf.variable(tf.tensor1d([1, -2, 3, 0.5]), true, `lr${runId++}/w`));
+    const g = [2, -3, 0.5, -1e-2];
+    const c = tf.tensor1d(g);
+    const opt = optimizer(path, 0.1);
+    expect(opt.getLearningRate()).toBe(0.1);
+    const step = (lr: number) => {
+      opt.setLearningRate(lr);
+      expect(opt.getLearningRate()).toBe(lr);
+      const old = w.dataSync().slice();
+      tf.dispose(opt.minimize(() => tf.sum(tf.mul(c, w)) as tf.Scalar, true) as tf.Scalar);
+      const now = w.dataSync();
+      // bias-corrected moments of a constant gradient are g and g^2: the step is lr g / (|g| + eps),
+      // about lr sign(g) (to ~1e-5 relative: 1 - beta2^t cancels in float32)
+      for (let j = 0; j < 4; j++) {
+        const expected = (-lr * g[j]!) / (Math.abs(g[j]!) + tf.backend().epsilon());
+        expect(Math.abs(now[j]! - old[j]! - expected)).toBeLessThan(1e-4 * lr + 3e-7);
+      }
+    };
+    step(0.003);
+    step(0.0005);
+    step(0.25);
+    expect(opt.fusedSteps).toBe(3);
+    for (const bad of [0, -1e-3, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      expect(() => opt.setLearningRate(bad)).toThrow(new RegExp(`learning rate .*got ${String(bad)}$`));
+    }
+    expect(opt.getLearningRate()).toBe(0.25);
+    opt.dispose();
+    tf.dispose([w, c]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('getState / setState leak nothing, dispose the replaced moments, and snapshot a fresh optimizer', async () => {
+    await tf.setBackend(backend);
+    const before = tf.memory().numTensors;
+    const run = regression();
+    const opt = optimizer(path);
+
+    const fresh = await opt.getState();
+    expect(fresh).toMatchObject({ iterations: 0, accBeta1: Math.fround(0.9), accBeta2: Math.fround(0.999) });
+    expect(fresh.moments).toEqual([]);
+
+    for (let i = 0; i < 3; i++) run.step(opt, i);
+    const withOpt = tf.memory().numTensors;
+    const state = await opt.getState();
+    expect(tf.memory().numTensors).toBe(withOpt + 4);
+    // restoring over existing moments replaces them (the old ones are disposed)
+    await opt.setState(state);
+    await opt.setState(state);
+    expect(tf.memory().numTensors).toBe(withOpt + 4);
+    // the optimizer holds copies: disposing the state breaks nothing
+    disposeAdamState(state);
+    expect(tf.memory().numTensors).toBe(withOpt);
+    run.step(opt, 3);
+    expect(tf.memory().numTensors).toBe(withOpt);
+    // restoring a fresh state forgets the moments
+    await opt.setState(fresh);
+    expect(tf.memory().numTensors).toBe(withOpt - 4);
+    expect(opt.iterations).toBe(0);
+    opt.dispose();
+    run.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('rejects bad states and leaves the optimizer as it was', async () => {
+    await tf.setBackend(backend);
+    const before = tf.memory().numTensors;
+    const run = regression();
+    const opt = optimizer(path);
+    for (let i = 0; i < 3; i++) run.step(opt, i);
+    const state = await opt.getState();
+    const keep = bits(state.moments[1]!.v);
+    const odd = tf.zeros([3]);
+    const bad: Array<[Partial<AdamState>, RegExp]> = [
+      [{ beta1: 0.8 }, /beta1 is 0\.8 but this optimizer's is 0\.9/],
+      [{ epsilon: 1e-3 }, /epsilon/],
+      [{ iterations: 2.5 }, /iterations must be an integer >= 0, got 2\.5/],
+      [{ accBeta1: 1.5 }, /accBeta1 must be in \[0, 1\], got 1\.5/],
+      [{ learningRate: -1 }, /learning rate .*got -1/],
+      [{ moments: [{ name: 'x', m: state.moments[0]!.m, v: odd }] }, /differ in shape: \[4,2\] vs \[3\]/],
+    ];
+    for (const [change, message] of bad) {
+      await expect(opt.setState({ ...state, ...change })).rejects.toThrow(message);
+    }
+    const after = await opt.getState();
+    expect(after.iterations).toBe(3);
+    expect(bits(after.moments[1]!.v)).toEqual(keep);
+    disposeAdamState(after);
+
+    // moments that do not fit the variables throw on the next step
+    const other = optimizer(path);
+    await other.setState({ ...state, moments: [{ name: 'x', m: odd, v: odd }] });
+    expect(() => tf.tidy(() => run.step(other, 3))).toThrow(
+      /moment x\/m \(position 0, shape \[3\]\) does not fit variable run\d+\/w/,
+    );
+
+    // checkpoint halves that do not match
+    const { weights, meta } = adamStateToWeights(state);
+    expect(() => adamStateFromWeights(weights.slice(1), meta)).toThrow(/no tensor adam\/0\/m/);
+    expect(() => adamStateFromWeights(weights, { ...meta, format: 'x' } as unknown as AdamStateMeta)).toThrow(
+      /not a version-1 tsvae-adam-state/,
+    );
+    expect(() => adamStateFromWeights(weights, { ...meta, accBeta2: Number.NaN })).toThrow(/accBeta2/);
+
+    disposeAdamState(state);
+    tf.dispose(odd);
+    other.dispose();
+    opt.dispose();
+    run.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('AdamState JSON', () => {
+  it('every float32 value survives JSON.stringify / JSON.parse exactly', () => {
+    const raw = new Uint32Array(20_000);
+    let s = 12345;
+    for (let i = 0; i < raw.length; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      raw[i] = s;
+    }
+    // plus the edges: subnormals, the largest finite, 1 - ulp, beta powers
+    const edges = [1, 0x7f7fffff, 0x3f7fffff, 0x00800000, 0x80000001];
+    const floats = [
+      ...new Float32Array(raw.buffer),
+      ...new Float32Array(Uint32Array.from(edges).buffer),
+    ].filter(Number.isFinite);
+    const back = JSON.parse(JSON.stringify(floats)) as number[];
+    expect(back.length).toBe(floats.length);
+    let mismatches = 0;
+    for (let i = 0; i < floats.length; i++) if (!Object.is(back[i], floats[i])) mismatches++;
+    expect(mismatches).toBe(0);
+    // and they are float32 values, which is what setState writes back
+    expect(back.every((x) => Math.fround(x) === x)).toBe(true);
   });
 });

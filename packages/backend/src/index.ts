@@ -2,7 +2,17 @@
  * @tsvae/backend: picks the fastest working TensorFlow.js backend at run time and says why, and
  * registers the wasm kernels that make conv-net training work and fast.
  */
-export { adam, FusedAdamOptimizer } from './adam';
+export {
+  type AdamMoments,
+  type AdamState,
+  type AdamStateMeta,
+  type AdamWeight,
+  adam,
+  adamStateFromWeights,
+  adamStateToWeights,
+  disposeAdamState,
+  FusedAdamOptimizer,
+} from './adam';
 export {
   BACKEND_ORDER,
   BackendUnavailableError,
