@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initializers, type LayerVariable, layers } from '@tensorflow/tfjs-layers';
+import { deriveSeed } from '@tsvae/core';
 import type { GammaConvention } from './types';
 
 /** Kwargs passed to a layer's `call`. */
@@ -24,18 +25,34 @@ type LayerShape = (number | null)[];
  */
 export type KernelInit = 'truncated-normal-0.02' | 'normal-0.02' | 'glorot-uniform';
 
-/** The tfjs-layers initialiser for a {@link KernelInit} name. */
-export function kernelInitializer(name: KernelInit): ReturnType<typeof initializers.zeros> {
+/**
+ * The tfjs-layers initialiser for a {@link KernelInit} name, drawing with `seed` (unseeded without
+ * one). A seeded initialiser gives the same values at every call: give each weight its own seed.
+ */
+export function kernelInitializer(name: KernelInit, seed?: number): ReturnType<typeof initializers.zeros> {
+  const s = seed === undefined ? {} : { seed };
   switch (name) {
     case 'truncated-normal-0.02':
-      return initializers.truncatedNormal({ mean: 0, stddev: 0.02 });
+      return initializers.truncatedNormal({ mean: 0, stddev: 0.02, ...s });
     case 'normal-0.02':
-      return initializers.randomNormal({ mean: 0, stddev: 0.02 });
+      return initializers.randomNormal({ mean: 0, stddev: 0.02, ...s });
     case 'glorot-uniform':
-      return initializers.glorotUniform({});
+      return initializers.glorotUniform(s);
     default:
       throw new Error(`unknown kernel initializer '${String(name)}'`);
   }
+}
+
+/**
+ * Seeded kernel initialisers for a network: `init(kind, layerName)` draws with
+ * `deriveSeed(seed, layerName)`, so every layer of a network built from one seed gets its own
+ * seed (and the network is unseeded when `seed` is undefined).
+ */
+export function layerInitializers(
+  seed: number | undefined,
+): (kind: KernelInit, layerName: string) => ReturnType<typeof initializers.zeros> {
+  return (kind, layerName) =>
+    kernelInitializer(kind, seed === undefined ? undefined : deriveSeed(seed, layerName));
 }
 
 /** `stop_gradient`: the identity whose gradient is zero. */
@@ -47,6 +64,14 @@ const stopGradient = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =>
 /** `x / sqrt(max(sum(x^2), 1e-12))` over the whole tensor (TF's `l2_normalize(dim=None)`). */
 function l2Normalize(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.rsqrt(tf.maximum(tf.sum(tf.square(x)), 1e-12)));
+}
+
+function subSeed(seed: number | undefined, purpose: string): number | undefined {
+  return seed === undefined ? undefined : deriveSeed(seed, purpose);
+}
+
+function seedArg(seed: number | undefined): { seed?: number } {
+  return seed === undefined ? {} : { seed };
 }
 
 function training(kwargs: CallKwargs | undefined): boolean {
@@ -81,6 +106,8 @@ function spectralNormalize(kernel: tf.Tensor, uVar: LayerVariable, persist: bool
 export interface SpectralNormDenseArgs {
   readonly units: number;
   readonly kernelInit?: KernelInit;
+  /** Seed of the initial `kernel` and `u` (unseeded without one). */
+  readonly seed?: number;
   readonly name?: string;
   readonly inputShape?: number[];
 }
@@ -94,6 +121,7 @@ export class SpectralNormDense extends layers.Layer {
   static readonly className = 'TsvaeSpectralNormDense';
   readonly units: number;
   readonly kernelInit: KernelInit;
+  readonly seed: number | undefined;
   private kernel: LayerVariable | null = null;
   private bias: LayerVariable | null = null;
   private u: LayerVariable | null = null;
@@ -102,6 +130,7 @@ export class SpectralNormDense extends layers.Layer {
     super(args.name === undefined ? {} : { name: args.name });
     this.units = args.units;
     this.kernelInit = args.kernelInit ?? 'normal-0.02';
+    this.seed = args.seed;
   }
 
   override build(inputShape: LayerShape | LayerShape[]): void {
@@ -111,14 +140,14 @@ export class SpectralNormDense extends layers.Layer {
       'kernel',
       [inDim, this.units],
       'float32',
-      kernelInitializer(this.kernelInit),
+      kernelInitializer(this.kernelInit, subSeed(this.seed, 'kernel')),
     );
     this.bias = this.addWeight('bias', [this.units], 'float32', initializers.zeros());
     this.u = this.addWeight(
       'u',
       [inDim],
       'float32',
-      initializers.randomNormal({ mean: 0, stddev: 1 }),
+      initializers.randomNormal({ mean: 0, stddev: 1, ...seedArg(subSeed(this.seed, 'u')) }),
       undefined,
       false,
     );
@@ -153,6 +182,8 @@ export interface SpectralNormConv2DArgs {
   readonly kernelSize: number;
   readonly strides: number;
   readonly kernelInit?: KernelInit;
+  /** Seed of the initial `kernel` and `u` (unseeded without one). */
+  readonly seed?: number;
   readonly name?: string;
 }
 
@@ -167,6 +198,7 @@ export class SpectralNormConv2D extends layers.Layer {
   readonly kernelSize: number;
   readonly strides: number;
   readonly kernelInit: KernelInit;
+  readonly seed: number | undefined;
   private kernel: LayerVariable | null = null;
   private bias: LayerVariable | null = null;
   private u: LayerVariable | null = null;
@@ -177,6 +209,7 @@ export class SpectralNormConv2D extends layers.Layer {
     this.kernelSize = args.kernelSize;
     this.strides = args.strides;
     this.kernelInit = args.kernelInit ?? 'truncated-normal-0.02';
+    this.seed = args.seed;
   }
 
   override build(inputShape: LayerShape | LayerShape[]): void {
@@ -187,14 +220,14 @@ export class SpectralNormConv2D extends layers.Layer {
       'kernel',
       [k, k, cin, this.filters],
       'float32',
-      kernelInitializer(this.kernelInit),
+      kernelInitializer(this.kernelInit, subSeed(this.seed, 'kernel')),
     );
     this.bias = this.addWeight('bias', [this.filters], 'float32', initializers.zeros());
     this.u = this.addWeight(
       'u',
       [k * k * cin],
       'float32',
-      initializers.randomNormal({ mean: 0, stddev: 1 }),
+      initializers.randomNormal({ mean: 0, stddev: 1, ...seedArg(subSeed(this.seed, 'u')) }),
       undefined,
       false,
     );

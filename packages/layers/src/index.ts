@@ -1,8 +1,8 @@
 /**
  * @packageDocumentation
  * The κ-simple VAE of the Two-Stage VAE on TensorFlow.js: the `infogan`, `wae` and `resnet`
- * encoder/decoder plugins, the second-stage `mlp`, the {@link LearnedGamma} layer, the stage-1 VAE
- * ({@link createStage1Vae}) and save/load through tfjs artifacts. Importing the package registers
+ * encoder/decoder plugins, the stage-1 `vae` (kind `stage1`), the second-stage `mlp`, the
+ * {@link LearnedGamma} layer and save/load through tfjs artifacts. Importing the package registers
  * the plugins in `@tsvae/core`'s process-wide registry.
  */
 import { registerLayersPlugins } from './plugins';
@@ -15,6 +15,7 @@ export {
   kernelInitializer,
   LearnedGamma,
   type LearnedGammaArgs,
+  layerInitializers,
   registerCustomLayers,
   SpectralNormConv2D,
   type SpectralNormConv2DArgs,
@@ -48,7 +49,6 @@ export {
   MlpSecondStage,
   mlpConfigSchema,
   mlpSecondStagePlugin,
-  type SecondStageLossOptions,
 } from './mlp';
 export { LayersModule } from './module';
 export { layersPlugins, registerLayersPlugins } from './plugins';
@@ -61,24 +61,17 @@ export {
   resnetDecoderPlugin,
   resnetEncoderPlugin,
 } from './resnet';
-export type {
-  GammaConvention,
-  Likelihood,
-  PluginRef,
-  Stage1Vae,
-  VaeLossOptions,
-  VaeLossTerms,
-} from './types';
+export type { GammaConvention, Likelihood, PluginRef } from './types';
 export {
   createStage1Vae,
-  createStage1VaeAsync,
-  type ResolvedStage1VaeSpec,
-  resolveStage1VaeSpec,
   Stage1VaeModel,
   type Stage1VaeOptions,
-  type Stage1VaeSpec,
   type StepResult,
   stage1Step,
+  type VaeConfig,
+  type VaeConfigInput,
+  vaeConfigSchema,
+  vaeStage1Plugin,
 } from './vae';
 export {
   buildWaeDecoderModel,

@@ -12,9 +12,9 @@ import type {
   ImageShape,
   PluginDefinition,
 } from '@tsvae/core';
-import { definePlugin, z } from '@tsvae/core';
+import { definePlugin, deriveSeed, z } from '@tsvae/core';
 import { check, latentDimSchema, resolveImageShape, shapeFields, stage1InitSchema } from './config';
-import { BatchNorm, kernelInitializer, SpectralNormConv2D, SpectralNormDense } from './custom-layers';
+import { BatchNorm, layerInitializers, SpectralNormConv2D, SpectralNormDense } from './custom-layers';
 import { LayersModule, runModel } from './module';
 
 const infoganFields = {
@@ -88,24 +88,33 @@ function sym(x: unknown): SymbolicTensor {
  * + lrelu -> fc(fcDim) + BN + lrelu -> fc(2 latentDim), spectral norm on every conv/fc. Output: the
  * raw `[B, 2 latentDim]`; `mu` is the first half, `sigma = 1e-6 + softplus(second half)`.
  */
-export function buildInfoganEncoderModel(c: InfoganConfig): LayersModel {
+export function buildInfoganEncoderModel(c: InfoganConfig, seed?: number): LayersModel {
   const convInit = c.init === 'recipe' ? 'truncated-normal-0.02' : 'glorot-uniform';
   const denseInit = c.init === 'recipe' ? 'normal-0.02' : 'glorot-uniform';
+  const init = layerInitializers(seed);
+  const layerSeed = (name: string) => (seed === undefined ? {} : { seed: deriveSeed(seed, name) });
   const conv = (filters: number, name: string) =>
     c.spectralNorm
-      ? new SpectralNormConv2D({ filters, kernelSize: 4, strides: 2, kernelInit: convInit, name })
+      ? new SpectralNormConv2D({
+          filters,
+          kernelSize: 4,
+          strides: 2,
+          kernelInit: convInit,
+          name,
+          ...layerSeed(name),
+        })
       : layers.conv2d({
           filters,
           kernelSize: 4,
           strides: 2,
           padding: 'same',
-          kernelInitializer: kernelInitializer(convInit),
+          kernelInitializer: init(convInit, name),
           name,
         });
   const dense = (units: number, name: string) =>
     c.spectralNorm
-      ? new SpectralNormDense({ units, kernelInit: denseInit, name })
-      : layers.dense({ units, kernelInitializer: kernelInitializer(denseInit), name });
+      ? new SpectralNormDense({ units, kernelInit: denseInit, name, ...layerSeed(name) })
+      : layers.dense({ units, kernelInitializer: init(denseInit, name), name });
   const x = input({ shape: [...c.imageShape], name: 'x' });
   let y = sym(conv(c.convDims[0], 'conv1').apply(x));
   y = sym(layers.leakyReLU({ alpha: 0.2, name: 'lrelu1' }).apply(y));
@@ -125,16 +134,16 @@ export function buildInfoganEncoderModel(c: InfoganConfig): LayersModel {
  * deconv4x4 s2 (convDims[0]) + BN + ReLU -> deconv4x4 s2 (C). Output: logits `[B, H, W, C]`; the
  * mean is `sigmoid(logits)`.
  */
-export function buildInfoganDecoderModel(c: InfoganConfig): LayersModel {
+export function buildInfoganDecoderModel(c: InfoganConfig, seed?: number): LayersModel {
   const [h, w, ch] = c.imageShape;
-  const denseInit = kernelInitializer(c.init === 'recipe' ? 'normal-0.02' : 'glorot-uniform');
-  const deconvInit = () => kernelInitializer(c.init === 'recipe' ? 'normal-0.02' : 'glorot-uniform');
+  const kind = c.init === 'recipe' ? 'normal-0.02' : 'glorot-uniform';
+  const init = layerInitializers(seed);
   const z = input({ shape: [c.latentDim], name: 'z' });
-  let y = sym(layers.dense({ units: c.fcDim, kernelInitializer: denseInit, name: 'fc1' }).apply(z));
+  let y = sym(layers.dense({ units: c.fcDim, kernelInitializer: init(kind, 'fc1'), name: 'fc1' }).apply(z));
   y = sym(bn(c, 'bn1').apply(y));
   y = sym(layers.reLU({ name: 'relu1' }).apply(y));
   const small = c.convDims[1] * (h / 4) * (w / 4);
-  y = sym(layers.dense({ units: small, kernelInitializer: denseInit, name: 'fc2' }).apply(y));
+  y = sym(layers.dense({ units: small, kernelInitializer: init(kind, 'fc2'), name: 'fc2' }).apply(y));
   y = sym(bn(c, 'bn2').apply(y));
   y = sym(layers.reLU({ name: 'relu2' }).apply(y));
   y = sym(layers.reshape({ targetShape: [h / 4, w / 4, c.convDims[1]], name: 'reshape' }).apply(y));
@@ -145,7 +154,7 @@ export function buildInfoganDecoderModel(c: InfoganConfig): LayersModel {
         kernelSize: 4,
         strides: 2,
         padding: 'same',
-        kernelInitializer: deconvInit(),
+        kernelInitializer: init(kind, 'conv3'),
         name: 'conv3',
       })
       .apply(y),
@@ -159,7 +168,7 @@ export function buildInfoganDecoderModel(c: InfoganConfig): LayersModel {
         kernelSize: 4,
         strides: 2,
         padding: 'same',
-        kernelInitializer: deconvInit(),
+        kernelInitializer: init(kind, 'conv4'),
         name: 'conv4',
       })
       .apply(y),
@@ -221,7 +230,8 @@ export const infoganEncoderPlugin: PluginDefinition<'encoder', typeof infoganCon
   name: 'infogan',
   description: 'InfoGAN-style encoder (conv64-conv128-fc1024, spectral norm, BN), any H x W divisible by 4.',
   configSchema: infoganConfigSchema,
-  create: (config): Encoder => new InfoganEncoder(config),
+  create: (config, context): Encoder =>
+    new InfoganEncoder(config, buildInfoganEncoderModel(config, context.seed)),
 });
 
 /** The `infogan` decoder plugin (kind `decoder`). */
@@ -230,6 +240,6 @@ export const infoganDecoderPlugin: PluginDefinition<'decoder', typeof infoganCon
   name: 'infogan',
   description: 'InfoGAN-style decoder (fc1024-fc128*(H/4)*(W/4)-deconv64-deconvC, BN, sigmoid).',
   configSchema: infoganConfigSchema,
-  create: (config): Decoder =>
-    new LogitsDecoder(config.imageShape, config.latentDim, buildInfoganDecoderModel(config)),
+  create: (config, context): Decoder =>
+    new LogitsDecoder(config.imageShape, config.latentDim, buildInfoganDecoderModel(config, context.seed)),
 });

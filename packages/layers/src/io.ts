@@ -4,19 +4,19 @@
  * Writing files belongs to `@tsvae/stages`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { NamedWeight, SecondStage } from '@tsvae/core';
-import { create, createSync } from '@tsvae/core';
+import type { NamedWeight, SecondStage, Stage1Model } from '@tsvae/core';
+import { createSync } from '@tsvae/core';
 import { MlpSecondStage } from './mlp';
 import { LayersModule } from './module';
-import type { PluginRef, Stage1Vae } from './types';
-import { type ResolvedStage1VaeSpec, Stage1VaeModel } from './vae';
+import type { PluginRef } from './types';
+import { createStage1Vae, Stage1VaeModel, type VaeConfig } from './vae';
 
 /** Topology JSON of a saved stage-1 VAE. */
 export interface Stage1Topology {
   readonly format: 'tsvae-stage1';
   readonly version: 1;
-  /** How to rebuild it through the registry. */
-  readonly spec: ResolvedStage1VaeSpec;
+  /** How to rebuild it through the registry: the `vae` plugin config. */
+  readonly config: VaeConfig;
   /** tfjs-layers topology of the encoder / decoder (null for components that are not tfjs-layers models). */
   readonly layers: {
     readonly encoder: unknown;
@@ -101,22 +101,22 @@ function layersTopology(m: unknown): unknown {
 }
 
 /**
- * Serialises a stage-1 VAE built by `createStage1Vae` to tfjs artifacts: `modelTopology` is a
- * {@link Stage1Topology} (registry spec + each tfjs-layers component's topology JSON), the weights
- * every named weight (`getWeights()`). Saves through `handler` when given.
+ * Serialises a stage-1 VAE built by the `vae` plugin (or `createStage1Vae`) to tfjs artifacts:
+ * `modelTopology` is a {@link Stage1Topology} (its plugin config + each tfjs-layers component's
+ * topology JSON), the weights every named weight (`getWeights()`). Saves through `handler` when
+ * given.
  */
 export async function saveStage1Vae(
-  vae: Stage1Vae,
+  vae: Stage1Model,
   handler?: tf.io.IOHandler,
 ): Promise<tf.io.ModelArtifacts> {
-  const spec = vae instanceof Stage1VaeModel ? vae.spec : undefined;
-  if (!spec)
-    throw new Error('saveStage1Vae: the VAE was not built by createStage1Vae (it has no registry spec)');
+  const config = vae instanceof Stage1VaeModel ? vae.config : undefined;
+  if (!config) throw new Error('saveStage1Vae: the VAE was not built by the `vae` plugin (it has no config)');
   const gammaLayer = vae instanceof Stage1VaeModel ? vae.gammaLayer : null;
   const topology: Stage1Topology = {
     format: 'tsvae-stage1',
     version: 1,
-    spec,
+    config,
     layers: {
       encoder: layersTopology(vae.encoder),
       decoder: layersTopology(vae.decoder),
@@ -142,16 +142,13 @@ async function artifactsOf(source: tf.io.IOHandler | tf.io.ModelArtifacts): Prom
 
 /**
  * Loads a stage-1 VAE saved by {@link saveStage1Vae}: rebuilds it through the registry from the
- * stored spec (the plugins must be registered) and restores every weight.
+ * stored config (the plugins must be registered) and restores every weight.
  */
 export async function loadStage1Vae(source: tf.io.IOHandler | tf.io.ModelArtifacts): Promise<Stage1VaeModel> {
   const artifacts = await artifactsOf(source);
   const topo = artifacts.modelTopology as unknown as Stage1Topology | undefined;
   if (!topo || topo.format !== 'tsvae-stage1') throw new Error('loadStage1Vae: not a tsvae-stage1 artifact');
-  const { spec } = topo;
-  const encoder = await create('encoder', spec.encoder.name, spec.encoder.config);
-  const decoder = await create('decoder', spec.decoder.name, spec.decoder.config);
-  const vae = new Stage1VaeModel(encoder, decoder, { ...spec, spec });
+  const vae = createStage1Vae(topo.config);
   const weights = decode(artifacts);
   try {
     vae.setWeights(weights);

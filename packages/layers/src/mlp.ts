@@ -4,12 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { input, type LayersModel, layers, model, type SymbolicTensor } from '@tensorflow/tfjs-layers';
-import type { ForwardOptions, PluginDefinition, SecondStage } from '@tsvae/core';
-import { definePlugin, z } from '@tsvae/core';
+import type { ForwardOptions, LossOptions, PluginDefinition, SecondStage, VaeLossTerms } from '@tsvae/core';
+import { definePlugin, deriveSeed, z } from '@tsvae/core';
 import { gammaLogStd, gaussianNll, klStandardNormal } from '@tsvae/distributions';
-import { type KernelInit, kernelInitializer, LearnedGamma } from './custom-layers';
+import { type KernelInit, LearnedGamma, layerInitializers } from './custom-layers';
 import { LayersModule, runModel } from './module';
-import type { GammaConvention, VaeLossTerms } from './types';
+import type { GammaConvention } from './types';
 
 /** The resolved config of the `mlp` second stage. */
 export interface MlpConfig {
@@ -54,7 +54,9 @@ function sym(x: unknown): SymbolicTensor {
   return x as SymbolicTensor;
 }
 
-function hidden(c: MlpConfig, x: SymbolicTensor): SymbolicTensor {
+type Init = ReturnType<typeof layerInitializers>;
+
+function hidden(c: MlpConfig, x: SymbolicTensor, init: Init): SymbolicTensor {
   let t = x;
   for (let i = 0; i < c.depth; i++) {
     t = sym(
@@ -62,7 +64,7 @@ function hidden(c: MlpConfig, x: SymbolicTensor): SymbolicTensor {
         .dense({
           units: c.width,
           activation: 'relu',
-          kernelInitializer: kernelInitializer(c.kernelInit as KernelInit),
+          kernelInitializer: init(c.kernelInit as KernelInit, `fc${i}`),
           name: `fc${i}`,
         })
         .apply(t),
@@ -72,15 +74,18 @@ function hidden(c: MlpConfig, x: SymbolicTensor): SymbolicTensor {
 }
 
 /** Stage-2 encoder: z -> depth x dense(width, ReLU) -> concat[z, h] -> dense mu_u, dense log sigma_u. */
-export function buildMlpEncoderModel(c: MlpConfig): LayersModel {
+export function buildMlpEncoderModel(c: MlpConfig, seed?: number): LayersModel {
   const zIn = input({ shape: [c.latentDim], name: 'z' });
-  const t = hidden(c, zIn);
-  const init = () => kernelInitializer(c.kernelInit as KernelInit);
+  const init = layerInitializers(seed);
+  const t = hidden(c, zIn, init);
+  const kind = c.kernelInit as KernelInit;
   const mu = sym(
-    layers.dense({ units: c.secondLatentDim, kernelInitializer: init(), name: 'mu_u' }).apply(t),
+    layers.dense({ units: c.secondLatentDim, kernelInitializer: init(kind, 'mu_u'), name: 'mu_u' }).apply(t),
   );
   const ls = sym(
-    layers.dense({ units: c.secondLatentDim, kernelInitializer: init(), name: 'logsd_u' }).apply(t),
+    layers
+      .dense({ units: c.secondLatentDim, kernelInitializer: init(kind, 'logsd_u'), name: 'logsd_u' })
+      .apply(t),
   );
   return model({ inputs: zIn, outputs: [mu, ls], name: 'mlp_encoder' });
 }
@@ -89,26 +94,21 @@ export function buildMlpEncoderModel(c: MlpConfig): LayersModel {
  * Stage-2 decoder: u -> depth x dense(width, ReLU) -> concat[u, h] -> dense z_hat; plus a
  * {@link LearnedGamma} output (`logGamma_z` repeated, `[B, 1]`) so the model serialises it.
  */
-export function buildMlpDecoderModel(c: MlpConfig): LayersModel {
+export function buildMlpDecoderModel(c: MlpConfig, seed?: number): LayersModel {
   const uIn = input({ shape: [c.secondLatentDim], name: 'u' });
-  const t = hidden(c, uIn);
+  const init = layerInitializers(seed);
+  const t = hidden(c, uIn, init);
   const zHat = sym(
     layers
       .dense({
         units: c.latentDim,
-        kernelInitializer: kernelInitializer(c.kernelInit as KernelInit),
+        kernelInitializer: init(c.kernelInit as KernelInit, 'z_hat'),
         name: 'z_hat',
       })
       .apply(t),
   );
   const lg = sym(new LearnedGamma({ convention: c.gammaConvention, name: 'loggamma_z' }).apply(uIn));
   return model({ inputs: uIn, outputs: [zHat, lg], name: 'mlp_decoder' });
-}
-
-/** Options of {@link MlpSecondStage.loss}. */
-export interface SecondStageLossOptions extends ForwardOptions {
-  /** Seed of the reparameterisation noise. */
-  readonly seed?: number;
 }
 
 /**
@@ -124,9 +124,10 @@ export class MlpSecondStage extends LayersModule implements SecondStage {
   readonly decoderModel: LayersModel;
   private readonly gammaLayer: LearnedGamma;
 
-  constructor(config: MlpConfig) {
-    const enc = buildMlpEncoderModel(config);
-    const dec = buildMlpDecoderModel(config);
+  /** `seed`: of the initial weights (see `PluginContext.seed`); unseeded without one. */
+  constructor(config: MlpConfig, seed?: number) {
+    const enc = buildMlpEncoderModel(config, seed === undefined ? undefined : deriveSeed(seed, 'encoder'));
+    const dec = buildMlpDecoderModel(config, seed === undefined ? undefined : deriveSeed(seed, 'decoder'));
     super({ 'encoder/': enc, 'decoder/': dec });
     this.config = config;
     this.latentDim = config.latentDim;
@@ -161,7 +162,7 @@ export class MlpSecondStage extends LayersModule implements SecondStage {
     });
   }
 
-  loss(zIn: tf.Tensor2D, options: SecondStageLossOptions): VaeLossTerms {
+  loss(zIn: tf.Tensor2D, options: LossOptions): VaeLossTerms {
     return tf.tidy(() => {
       const { mu, logSigma } = this.encode(zIn, options);
       const eps = tf.randomNormal(mu.shape, 0, 1, 'float32', options.seed);
@@ -179,12 +180,14 @@ export class MlpSecondStage extends LayersModule implements SecondStage {
     });
   }
 
+  /** `u ~ N(0, I)`, `z = decoder(u) + gamma_z * eps`; `seed` fixes both draws (`u` and `eps` get seeds derived from it). */
   sample(n: number, options: { readonly seed?: number } = {}): tf.Tensor2D {
     return tf.tidy(() => {
       const seed = options.seed;
-      const u = tf.randomNormal([n, this.config.secondLatentDim], 0, 1, 'float32', seed) as tf.Tensor2D;
+      const draw = (purpose: string) => (seed === undefined ? undefined : deriveSeed(seed, purpose));
+      const u = tf.randomNormal([n, this.config.secondLatentDim], 0, 1, 'float32', draw('u')) as tf.Tensor2D;
       const zHat = this.decode(u, { training: false });
-      const eps = tf.randomNormal(zHat.shape, 0, 1, 'float32', seed === undefined ? undefined : seed + 1);
+      const eps = tf.randomNormal(zHat.shape, 0, 1, 'float32', draw('eps'));
       const std = tf.exp(gammaLogStd(this.logGamma(), this.config.gammaConvention));
       return tf.add(zHat, tf.mul(std, eps)) as tf.Tensor2D;
     });
@@ -201,5 +204,5 @@ export const mlpSecondStagePlugin: PluginDefinition<'second-stage', typeof mlpCo
   name: 'mlp',
   description: "The Two-Stage VAE's second stage: dense VAE with skip concat and learned gamma_z.",
   configSchema: mlpConfigSchema,
-  create: (config): SecondStage => new MlpSecondStage(config),
+  create: (config, context): SecondStage => new MlpSecondStage(config, context.seed),
 });

@@ -4,9 +4,13 @@ import { registerCustomLayers } from './custom-layers';
 import { infoganDecoderPlugin, infoganEncoderPlugin } from './infogan';
 import { mlpSecondStagePlugin } from './mlp';
 import { resnetDecoderPlugin, resnetEncoderPlugin } from './resnet';
+import { vaeStage1Plugin } from './vae';
 import { waeDecoderPlugin, waeEncoderPlugin } from './wae';
 
-/** Every plugin of this package: `infogan`, `wae`, `resnet` encoders and decoders, the `mlp` second stage. */
+/**
+ * Every plugin of this package: `infogan`, `wae`, `resnet` encoders and decoders, the `vae` stage-1
+ * model, the `mlp` second stage.
+ */
 export const layersPlugins: readonly PluginDefinition[] = [
   infoganEncoderPlugin,
   infoganDecoderPlugin,
@@ -14,6 +18,7 @@ export const layersPlugins: readonly PluginDefinition[] = [
   waeDecoderPlugin,
   resnetEncoderPlugin,
   resnetDecoderPlugin,
+  vaeStage1Plugin,
   mlpSecondStagePlugin,
 ] as unknown as readonly PluginDefinition[];
 

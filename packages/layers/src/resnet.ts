@@ -5,7 +5,7 @@ import { input, type LayersModel, layers, model, type SymbolicTensor } from '@te
 import type { Decoder, Encoder, ImageShape, PluginDefinition } from '@tsvae/core';
 import { definePlugin, z } from '@tsvae/core';
 import { latentDimSchema, resolveImageShape, shapeFields, stage1InitSchema } from './config';
-import { BatchNorm, type KernelInit, kernelInitializer } from './custom-layers';
+import { BatchNorm, type KernelInit, layerInitializers } from './custom-layers';
 import { LogitsDecoder } from './infogan';
 import { TwoHeadEncoder } from './wae';
 
@@ -77,27 +77,30 @@ function inits(c: ResnetConfig): { conv: KernelInit; dense: KernelInit } {
     : { conv: 'glorot-uniform', dense: 'glorot-uniform' };
 }
 
+/** A config plus the seed of the network's initial weights. */
+type Seeded = ResnetConfig & { readonly seed?: number | undefined };
+
 function conv(
-  c: ResnetConfig,
+  c: Seeded,
   filters: number,
   name: string,
   strides = 1,
   transpose = false,
 ): { apply(x: SymbolicTensor): unknown } {
-  const init = inits(c);
+  const kinds = inits(c);
   const args = {
     filters,
     kernelSize: c.kernelSize,
     strides,
     padding: 'same' as const,
-    kernelInitializer: kernelInitializer(transpose ? init.dense : init.conv),
+    kernelInitializer: layerInitializers(c.seed)(transpose ? kinds.dense : kinds.conv, name),
     name,
   };
   return transpose ? layers.conv2dTranspose(args) : layers.conv2d(args);
 }
 
 /** Residual block: `depth` x (BN -> ReLU -> conv), plus a conv shortcut of the input. */
-function resBlock(c: ResnetConfig, x: SymbolicTensor, dim: number, name: string): SymbolicTensor {
+function resBlock(c: Seeded, x: SymbolicTensor, dim: number, name: string): SymbolicTensor {
   let y = x;
   for (let i = 0; i < c.depthPerBlock; i++) {
     y = sym(
@@ -115,7 +118,7 @@ function resBlock(c: ResnetConfig, x: SymbolicTensor, dim: number, name: string)
   return sym(layers.add({ name: `${name}_add` }).apply([y, s]));
 }
 
-function scaleBlock(c: ResnetConfig, x: SymbolicTensor, dim: number, name: string): SymbolicTensor {
+function scaleBlock(c: Seeded, x: SymbolicTensor, dim: number, name: string): SymbolicTensor {
   let y = x;
   for (let i = 0; i < c.blockPerScale; i++) y = resBlock(c, y, dim, `${name}_block${i}`);
   return y;
@@ -126,8 +129,10 @@ function scaleBlock(c: ResnetConfig, x: SymbolicTensor, dim: number, name: strin
  * (capped at maxDim) between them -> global mean pool -> residual fc block (fcDim) -> dense mu,
  * dense log sigma.
  */
-export function buildResnetEncoderModel(c: ResnetConfig): LayersModel {
-  const init = inits(c);
+export function buildResnetEncoderModel(config: ResnetConfig, seed?: number): LayersModel {
+  const c: Seeded = { ...config, seed };
+  const kinds = inits(c);
+  const init = layerInitializers(seed);
   const x = input({ shape: [...c.imageShape], name: 'x' });
   let dim = c.baseDim;
   let y = sym(conv(c, dim, 'conv0').apply(x));
@@ -148,7 +153,7 @@ export function buildResnetEncoderModel(c: ResnetConfig): LayersModel {
         layers
           .dense({
             units: c.fcDim,
-            kernelInitializer: kernelInitializer(init.dense),
+            kernelInitializer: init(kinds.dense, `fc_block${b}_dense${i}`),
             name: `fc_block${b}_dense${i}`,
           })
           .apply(t),
@@ -158,7 +163,7 @@ export function buildResnetEncoderModel(c: ResnetConfig): LayersModel {
       layers
         .dense({
           units: c.fcDim,
-          kernelInitializer: kernelInitializer(init.dense),
+          kernelInitializer: init(kinds.dense, `fc_block${b}_shortcut`),
           name: `fc_block${b}_shortcut`,
         })
         .apply(inp),
@@ -166,13 +171,11 @@ export function buildResnetEncoderModel(c: ResnetConfig): LayersModel {
     y = sym(layers.add({ name: `fc_block${b}_add` }).apply([t, s]));
   }
   const mu = sym(
-    layers
-      .dense({ units: c.latentDim, kernelInitializer: kernelInitializer(init.dense), name: 'mu' })
-      .apply(y),
+    layers.dense({ units: c.latentDim, kernelInitializer: init(kinds.dense, 'mu'), name: 'mu' }).apply(y),
   );
   const logSigma = sym(
     layers
-      .dense({ units: c.latentDim, kernelInitializer: kernelInitializer(init.dense), name: 'log_sigma' })
+      .dense({ units: c.latentDim, kernelInitializer: init(kinds.dense, 'log_sigma'), name: 'log_sigma' })
       .apply(y),
   );
   return model({ inputs: x, outputs: [mu, logSigma], name: 'resnet_encoder' });
@@ -204,8 +207,10 @@ export function resnetDecoderPlan(c: ResnetConfig): { start: [number, number]; d
  * Decoder: dense to `start` x `dims[0]` -> per upsampling a stride-2 transposed conv to the next
  * width then a scale block -> conv to C. Outputs logits.
  */
-export function buildResnetDecoderModel(c: ResnetConfig): LayersModel {
-  const init = inits(c);
+export function buildResnetDecoderModel(config: ResnetConfig, seed?: number): LayersModel {
+  const c: Seeded = { ...config, seed };
+  const kinds = inits(c);
+  const init = layerInitializers(seed);
   const { start, dims } = resnetDecoderPlan(c);
   const z = input({ shape: [c.latentDim], name: 'z' });
   const d0 = dims[0] as number;
@@ -213,7 +218,7 @@ export function buildResnetDecoderModel(c: ResnetConfig): LayersModel {
     layers
       .dense({
         units: start[0] * start[1] * d0,
-        kernelInitializer: kernelInitializer(init.dense),
+        kernelInitializer: init(kinds.dense, 'fc0'),
         name: 'fc0',
       })
       .apply(z),
@@ -234,8 +239,8 @@ export const resnetEncoderPlugin: PluginDefinition<'encoder', typeof resnetConfi
   name: 'resnet',
   description: 'ResNet encoder (BN-ReLU-conv residual blocks, stride-2 downsampling, residual fc block).',
   configSchema: resnetConfigSchema,
-  create: (config): Encoder =>
-    new TwoHeadEncoder(config.imageShape, config.latentDim, buildResnetEncoderModel(config)),
+  create: (config, context): Encoder =>
+    new TwoHeadEncoder(config.imageShape, config.latentDim, buildResnetEncoderModel(config, context.seed)),
 });
 
 /** The `resnet` decoder plugin. */
@@ -244,6 +249,6 @@ export const resnetDecoderPlugin: PluginDefinition<'decoder', typeof resnetConfi
   name: 'resnet',
   description: 'ResNet decoder (dense to 2x2, transposed-conv upsampling + residual blocks, sigmoid).',
   configSchema: resnetConfigSchema,
-  create: (config): Decoder =>
-    new LogitsDecoder(config.imageShape, config.latentDim, buildResnetDecoderModel(config)),
+  create: (config, context): Decoder =>
+    new LogitsDecoder(config.imageShape, config.latentDim, buildResnetDecoderModel(config, context.seed)),
 });

@@ -1,90 +1,64 @@
 /**
- * The stage-1 κ-simple VAE: a registry encoder and decoder plus the decoder likelihood.
+ * The stage-1 κ-simple VAE: a registry encoder and decoder plus the decoder likelihood. The one
+ * stage-1 model of tsvae, registered as the `vae` plugin of kind `stage1`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Decoder, Encoder, ForwardOptions, GaussianParams, ImageShape, NamedWeight } from '@tsvae/core';
-import { create, createSync } from '@tsvae/core';
-import { bernoulliNll, DEFAULT_BERNOULLI_CLAMP, gaussianNll, klStandardNormal } from '@tsvae/distributions';
-import { LearnedGamma } from './custom-layers';
 import type {
-  GammaConvention,
-  Likelihood,
-  PluginRef,
-  Stage1Vae,
-  VaeLossOptions,
+  Decoder,
+  Encoder,
+  ForwardOptions,
+  GaussianParams,
+  LossOptions,
+  NamedWeight,
+  PluginContext,
+  PluginDefinition,
+  Stage1Model,
   VaeLossTerms,
-} from './types';
+} from '@tsvae/core';
+import { create, createSync, definePlugin, deriveSeed, z } from '@tsvae/core';
+import { bernoulliNll, DEFAULT_BERNOULLI_CLAMP, gaussianNll, klStandardNormal } from '@tsvae/distributions';
+import { imageShapeSchema } from './config';
+import { LearnedGamma } from './custom-layers';
+import type { GammaConvention, Likelihood } from './types';
 
-/** What {@link createStage1Vae} builds a VAE from. */
-export interface Stage1VaeSpec {
-  /** Encoder plugin (registry kind `encoder`); its config receives `latentDim` and `imageShape`. */
-  readonly encoder: PluginRef;
-  /** Decoder plugin (registry kind `decoder`); its config receives `latentDim` and `imageShape`. */
-  readonly decoder: PluginRef;
-  /** κ; default 64. */
-  readonly latentDim?: number;
-  /** Image shape `[H, W, C]`. */
-  readonly imageShape: ImageShape;
-  /** Default `learned-gamma`. */
-  readonly likelihood?: Likelihood;
-  /** Default `std` (the reference code's convention: gamma is a standard deviation). */
-  readonly gammaConvention?: GammaConvention;
-  /** The gamma of the `fixed-gamma` likelihood (in the model's convention); default 1. */
-  readonly fixedGamma?: number;
-}
-
-/** A {@link Stage1VaeSpec} with every default filled in and the plugin configs as passed to the registry. */
-export interface ResolvedStage1VaeSpec {
-  readonly encoder: { readonly name: string; readonly config: Readonly<Record<string, unknown>> };
-  readonly decoder: { readonly name: string; readonly config: Readonly<Record<string, unknown>> };
-  readonly latentDim: number;
-  readonly imageShape: ImageShape;
-  readonly likelihood: Likelihood;
-  readonly gammaConvention: GammaConvention;
-  readonly fixedGamma: number;
-}
-
-const LIKELIHOODS: readonly Likelihood[] = ['learned-gamma', 'fixed-gamma', 'bernoulli'];
-
-/** Fills in the defaults of a spec and checks it; errors name the offending field. */
-export function resolveStage1VaeSpec(spec: Stage1VaeSpec): ResolvedStage1VaeSpec {
-  const latentDim = spec.latentDim ?? 64;
-  const likelihood = spec.likelihood ?? 'learned-gamma';
-  const gammaConvention = spec.gammaConvention ?? 'std';
-  const fixedGamma = spec.fixedGamma ?? 1;
-  if (!Number.isInteger(latentDim) || latentDim <= 0) {
-    throw new Error(`createStage1Vae: latentDim must be a positive integer, got ${latentDim}`);
-  }
-  if (!LIKELIHOODS.includes(likelihood)) {
-    throw new Error(
-      `createStage1Vae: likelihood must be one of ${LIKELIHOODS.join(', ')}, got '${likelihood}'`,
-    );
-  }
-  if (gammaConvention !== 'std' && gammaConvention !== 'variance') {
-    throw new Error(`createStage1Vae: gammaConvention must be 'std' or 'variance', got '${gammaConvention}'`);
-  }
-  if (!(fixedGamma > 0) || !Number.isFinite(fixedGamma)) {
-    throw new Error(`createStage1Vae: fixedGamma must be a positive number, got ${fixedGamma}`);
-  }
-  const shape = spec.imageShape;
-  if (!Array.isArray(shape) || shape.length !== 3 || shape.some((v) => !Number.isInteger(v) || v <= 0)) {
-    throw new Error(
-      `createStage1Vae: imageShape must be [height, width, channels], got ${JSON.stringify(shape)}`,
-    );
-  }
-  const imageShape: ImageShape = [shape[0], shape[1], shape[2]];
-  const withShape = (ref: PluginRef) => ({
-    name: ref.name,
-    config: { ...ref.config, latentDim, imageShape: [...imageShape] },
+const partSchema = (name: string) =>
+  z.object({ name: z.string().min(1), config: z.record(z.string(), z.unknown()).default({}) }).default({
+    name,
+    config: {},
   });
+
+/**
+ * Config schema of the `vae` stage-1 plugin: `encoder` and `decoder` (registry references
+ * `{ name, config }`, default `infogan`; their configs receive `latentDim` and `imageShape`),
+ * `latentDim` κ (64), `imageShape` `[H, W, C]` (required), `likelihood` (`learned-gamma`),
+ * `gammaConvention` (`std`), `fixedGamma` (1, for `fixed-gamma`).
+ */
+export const vaeConfigSchema = z.object({
+  encoder: partSchema('infogan'),
+  decoder: partSchema('infogan'),
+  latentDim: z.number().int().positive().default(64),
+  imageShape: imageShapeSchema,
+  likelihood: z.enum(['learned-gamma', 'fixed-gamma', 'bernoulli']).default('learned-gamma'),
+  gammaConvention: z.enum(['std', 'variance']).default('std'),
+  fixedGamma: z.number().positive().finite().default(1),
+});
+
+/** The resolved config of the `vae` stage-1 plugin. */
+export type VaeConfig = z.output<typeof vaeConfigSchema>;
+/** The config of the `vae` stage-1 plugin before defaults. */
+export type VaeConfigInput = z.input<typeof vaeConfigSchema>;
+
+/** The encoder's and decoder's registry configs: their own config plus `latentDim` and `imageShape`. */
+function partConfigs(c: VaeConfig): { encoder: Record<string, unknown>; decoder: Record<string, unknown> } {
+  const shape = { latentDim: c.latentDim, imageShape: [...c.imageShape] };
+  return { encoder: { ...c.encoder.config, ...shape }, decoder: { ...c.decoder.config, ...shape } };
+}
+
+/** The creation context of the encoder or decoder: the VAE's logger, and a seed derived from its seed. */
+function partContext(context: Partial<PluginContext>, part: 'encoder' | 'decoder'): Partial<PluginContext> {
   return {
-    encoder: withShape(spec.encoder),
-    decoder: withShape(spec.decoder),
-    latentDim,
-    imageShape,
-    likelihood,
-    gammaConvention,
-    fixedGamma,
+    ...(context.logger ? { logger: context.logger } : {}),
+    ...(context.seed === undefined ? {} : { seed: deriveSeed(context.seed, part) }),
   };
 }
 
@@ -93,8 +67,8 @@ export interface Stage1VaeOptions {
   readonly likelihood?: Likelihood;
   readonly gammaConvention?: GammaConvention;
   readonly fixedGamma?: number;
-  /** Recorded for saving (see `saveStage1Vae`); set by {@link createStage1Vae}. */
-  readonly spec?: ResolvedStage1VaeSpec;
+  /** The `vae` plugin config it was built from (recorded for saving; set by the plugin). */
+  readonly config?: VaeConfig;
 }
 
 /**
@@ -106,7 +80,7 @@ export interface Stage1VaeOptions {
  *
  * Weight names: `encoder/<name>`, `decoder/<name>`, and `logGamma` when learned.
  */
-export class Stage1VaeModel implements Stage1Vae {
+export class Stage1VaeModel implements Stage1Model {
   readonly encoder: Encoder;
   readonly decoder: Decoder;
   readonly latentDim: number;
@@ -114,8 +88,8 @@ export class Stage1VaeModel implements Stage1Vae {
   readonly gammaConvention: GammaConvention;
   /** The fixed gamma (`fixed-gamma` likelihood). */
   readonly fixedGamma: number;
-  /** The spec it was built from, when built by {@link createStage1Vae}. */
-  readonly spec: ResolvedStage1VaeSpec | undefined;
+  /** The `vae` plugin config it was built from, when built through the plugin. */
+  readonly config: VaeConfig | undefined;
   /** The learned `logGamma` layer (`learned-gamma` only). */
   readonly gammaLayer: LearnedGamma | null;
   private readonly fixedLogGamma: tf.Scalar | null;
@@ -132,7 +106,7 @@ export class Stage1VaeModel implements Stage1Vae {
     this.likelihood = options.likelihood ?? 'learned-gamma';
     this.gammaConvention = options.gammaConvention ?? 'std';
     this.fixedGamma = options.fixedGamma ?? 1;
-    this.spec = options.spec;
+    this.config = options.config;
     if (this.likelihood === 'learned-gamma') {
       this.gammaLayer = new LearnedGamma({ convention: this.gammaConvention, name: 'loggamma_x' });
       this.gammaLayer.ensureBuilt();
@@ -207,7 +181,7 @@ export class Stage1VaeModel implements Stage1Vae {
     return this.likelihood === 'fixed-gamma' ? this.fixedGamma : 1;
   }
 
-  loss(x: tf.Tensor4D, options: VaeLossOptions): VaeLossTerms {
+  loss(x: tf.Tensor4D, options: LossOptions): VaeLossTerms {
     return tf.tidy(() => {
       const { mu, logSigma } = this.encoder.encode(x, options);
       const eps = tf.randomNormal(mu.shape, 0, 1, 'float32', options.seed);
@@ -235,42 +209,61 @@ export class Stage1VaeModel implements Stage1Vae {
 }
 
 /**
- * Builds a stage-1 VAE whose encoder and decoder come from the process-wide registry (their configs
- * receive `latentDim` and `imageShape`). Synchronous: the plugin factories must return
- * synchronously (every built-in one does); see {@link createStage1VaeAsync} otherwise.
+ * Builds the stage-1 VAE of a `vae` config synchronously, its encoder and decoder from the
+ * process-wide registry (their factories must be synchronous, as every built-in one is; the `vae`
+ * plugin itself also takes asynchronous ones). `options.seed` seeds the initial weights.
  *
  * @example
  * ```ts
- * import '@tsvae/layers';
- * const vae = createStage1Vae({ encoder: { name: 'infogan' }, decoder: { name: 'infogan' }, imageShape: [28, 28, 1] });
+ * import { createStage1Vae } from '@tsvae/layers';
+ * const vae = createStage1Vae({ imageShape: [28, 28, 1], latentDim: 16 }, { seed: 1 });
  * ```
  */
-export function createStage1Vae(spec: Stage1VaeSpec): Stage1VaeModel {
-  const r = resolveStage1VaeSpec(spec);
-  const encoder = createSync('encoder', r.encoder.name, r.encoder.config);
+export function createStage1Vae(
+  config: VaeConfigInput,
+  options: Partial<PluginContext> = {},
+): Stage1VaeModel {
+  const c = vaeConfigSchema.parse(config);
+  const parts = partConfigs(c);
+  const encoder = createSync('encoder', c.encoder.name, parts.encoder, {
+    context: partContext(options, 'encoder'),
+  });
   let decoder: Decoder;
   try {
-    decoder = createSync('decoder', r.decoder.name, r.decoder.config);
+    decoder = createSync('decoder', c.decoder.name, parts.decoder, {
+      context: partContext(options, 'decoder'),
+    });
   } catch (e) {
     encoder.dispose();
     throw e;
   }
-  return new Stage1VaeModel(encoder, decoder, { ...r, spec: r });
+  return new Stage1VaeModel(encoder, decoder, { ...c, config: c });
 }
 
-/** {@link createStage1Vae} for plugins with asynchronous factories. */
-export async function createStage1VaeAsync(spec: Stage1VaeSpec): Promise<Stage1VaeModel> {
-  const r = resolveStage1VaeSpec(spec);
-  const encoder = await create('encoder', r.encoder.name, r.encoder.config);
-  let decoder: Decoder;
-  try {
-    decoder = await create('decoder', r.decoder.name, r.decoder.config);
-  } catch (e) {
-    encoder.dispose();
-    throw e;
-  }
-  return new Stage1VaeModel(encoder, decoder, { ...r, spec: r });
-}
+/** The `vae` plugin (kind `stage1`): the Two-Stage VAE's κ-simple stage-1 VAE. */
+export const vaeStage1Plugin: PluginDefinition<'stage1', typeof vaeConfigSchema> = definePlugin({
+  kind: 'stage1',
+  name: 'vae',
+  description:
+    'κ-simple VAE: registry encoder + decoder, Gaussian (learned / fixed gamma) or Bernoulli decoder.',
+  configSchema: vaeConfigSchema,
+  async create(c, context): Promise<Stage1Model> {
+    const parts = partConfigs(c);
+    const encoder = await create('encoder', c.encoder.name, parts.encoder, {
+      context: partContext(context, 'encoder'),
+    });
+    let decoder: Decoder;
+    try {
+      decoder = await create('decoder', c.decoder.name, parts.decoder, {
+        context: partContext(context, 'decoder'),
+      });
+    } catch (e) {
+      encoder.dispose();
+      throw e;
+    }
+    return new Stage1VaeModel(encoder, decoder, { ...c, config: c });
+  },
+});
 
 /** What {@link stage1Step} returns: the loss terms before the update, as numbers. */
 export interface StepResult {
@@ -286,13 +279,13 @@ export interface StepResult {
  * tests; `@tsvae/stages` owns the real training loop.
  */
 export function stage1Step(
-  vae: Pick<Stage1Vae, 'loss' | 'trainableVariables'>,
+  vae: Pick<Stage1Model, 'loss' | 'trainableVariables'>,
   optimizer: tf.Optimizer,
   x: tf.Tensor4D,
   seed?: number,
 ): StepResult {
   let terms: [number, number, number] = [Number.NaN, Number.NaN, Number.NaN];
-  const opts: VaeLossOptions = seed === undefined ? { training: true } : { training: true, seed };
+  const opts: LossOptions = seed === undefined ? { training: true } : { training: true, seed };
   const cost = optimizer.minimize(
     () => {
       const t = vae.loss(x, opts);

@@ -13,7 +13,7 @@ import type {
 } from '@tsvae/core';
 import { definePlugin, z } from '@tsvae/core';
 import { check, latentDimSchema, resolveImageShape, shapeFields, stage1InitSchema } from './config';
-import { BatchNorm, type KernelInit, kernelInitializer } from './custom-layers';
+import { BatchNorm, type KernelInit, layerInitializers } from './custom-layers';
 import { LogitsDecoder } from './infogan';
 import { LayersModule, runModel } from './module';
 
@@ -78,8 +78,9 @@ function inits(c: { readonly init: 'recipe' | 'glorot-uniform' }): { conv: Kerne
  * Encoder: conv5x5 (b, s1) / (2b, s2) / (4b, s2) / (8b, s2), each BN + ReLU -> flatten -> dense mu,
  * dense log sigma. Outputs `[mu, logSigma]`.
  */
-export function buildWaeEncoderModel(c: WaeConfig): LayersModel {
-  const init = inits(c);
+export function buildWaeEncoderModel(c: WaeConfig, seed?: number): LayersModel {
+  const kinds = inits(c);
+  const init = layerInitializers(seed);
   const x = input({ shape: [...c.imageShape], name: 'x' });
   let y: SymbolicTensor = x;
   [1, 2, 4, 8].forEach((m, i) => {
@@ -90,7 +91,7 @@ export function buildWaeEncoderModel(c: WaeConfig): LayersModel {
           kernelSize: c.kernelSize,
           strides: i === 0 ? 1 : 2,
           padding: 'same',
-          kernelInitializer: kernelInitializer(init.conv),
+          kernelInitializer: init(kinds.conv, `conv${i + 1}`),
           name: `conv${i + 1}`,
         })
         .apply(y),
@@ -107,13 +108,11 @@ export function buildWaeEncoderModel(c: WaeConfig): LayersModel {
   });
   y = sym(layers.flatten({ name: 'flatten' }).apply(y));
   const mu = sym(
-    layers
-      .dense({ units: c.latentDim, kernelInitializer: kernelInitializer(init.dense), name: 'mu' })
-      .apply(y),
+    layers.dense({ units: c.latentDim, kernelInitializer: init(kinds.dense, 'mu'), name: 'mu' }).apply(y),
   );
   const logSigma = sym(
     layers
-      .dense({ units: c.latentDim, kernelInitializer: kernelInitializer(init.dense), name: 'log_sigma' })
+      .dense({ units: c.latentDim, kernelInitializer: init(kinds.dense, 'log_sigma'), name: 'log_sigma' })
       .apply(y),
   );
   return model({ inputs: x, outputs: [mu, logSigma], name: 'wae_encoder' });
@@ -123,8 +122,9 @@ export function buildWaeEncoderModel(c: WaeConfig): LayersModel {
  * Decoder: dense (H/8)(W/8)(8b) + ReLU -> deconv5x5 s2 (4b) / (2b) / (b), each BN + ReLU ->
  * deconv5x5 s1 (C). Outputs logits; the mean is `sigmoid(logits)`.
  */
-export function buildWaeDecoderModel(c: WaeConfig): LayersModel {
-  const init = inits(c);
+export function buildWaeDecoderModel(c: WaeConfig, seed?: number): LayersModel {
+  const kinds = inits(c);
+  const init = layerInitializers(seed);
   const [h, w, ch] = c.imageShape;
   const z = input({ shape: [c.latentDim], name: 'z' });
   const top = 8 * c.baseDim;
@@ -133,7 +133,7 @@ export function buildWaeDecoderModel(c: WaeConfig): LayersModel {
       .dense({
         units: (h / 8) * (w / 8) * top,
         activation: 'relu',
-        kernelInitializer: kernelInitializer(init.dense),
+        kernelInitializer: init(kinds.dense, 'fc1'),
         name: 'fc1',
       })
       .apply(z),
@@ -147,7 +147,7 @@ export function buildWaeDecoderModel(c: WaeConfig): LayersModel {
           kernelSize: c.kernelSize,
           strides: 2,
           padding: 'same',
-          kernelInitializer: kernelInitializer(init.dense),
+          kernelInitializer: init(kinds.dense, `deconv${i + 1}`),
           name: `deconv${i + 1}`,
         })
         .apply(y),
@@ -169,7 +169,7 @@ export function buildWaeDecoderModel(c: WaeConfig): LayersModel {
         kernelSize: c.kernelSize,
         strides: 1,
         padding: 'same',
-        kernelInitializer: kernelInitializer(init.dense),
+        kernelInitializer: init(kinds.dense, 'deconv4'),
         name: 'deconv4',
       })
       .apply(y),
@@ -204,8 +204,8 @@ export const waeEncoderPlugin: PluginDefinition<'encoder', typeof waeConfigSchem
   name: 'wae',
   description: 'WAE encoder (conv5x5 128/256/512/1024 + BN + ReLU), 64x64x3 in the recipe.',
   configSchema: waeConfigSchema,
-  create: (config): Encoder =>
-    new TwoHeadEncoder(config.imageShape, config.latentDim, buildWaeEncoderModel(config)),
+  create: (config, context): Encoder =>
+    new TwoHeadEncoder(config.imageShape, config.latentDim, buildWaeEncoderModel(config, context.seed)),
 });
 
 /** The `wae` decoder plugin. */
@@ -214,6 +214,6 @@ export const waeDecoderPlugin: PluginDefinition<'decoder', typeof waeConfigSchem
   name: 'wae',
   description: 'WAE decoder (dense 8x8x1024 -> deconv5x5 512/256/128 + BN + ReLU -> deconv C, sigmoid).',
   configSchema: waeConfigSchema,
-  create: (config): Decoder =>
-    new LogitsDecoder(config.imageShape, config.latentDim, buildWaeDecoderModel(config)),
+  create: (config, context): Decoder =>
+    new LogitsDecoder(config.imageShape, config.latentDim, buildWaeDecoderModel(config, context.seed)),
 });
