@@ -22,3 +22,4 @@ export { cacheDir } from './cache';
 export { DownloadError, type DownloadOptions, download } from './download';
 export { errnoCode, FsError, fsError, realCause } from './errors';
 export { digestMatches, type HashAlgorithm, hashBytes, hashFile, hashFileSync } from './hash';
+export { FileFormatError, parseJsonText, readJsonFile, readJsonLines } from './json';

@@ -15,11 +15,15 @@ import { setBeforeRenameHook } from '../testing';
 import {
   cacheDir,
   digestMatches,
+  FileFormatError,
   FsError,
   fsError,
   hashBytes,
   hashFile,
   hashFileSync,
+  parseJsonText,
+  readJsonFile,
+  readJsonLines,
   removeStaleTemps,
   tempNameFor,
   writeDirectoryAtomic,
@@ -153,5 +157,38 @@ describe('hashing', () => {
     expect(digestMatches(d, 'ba7816bf')).toBe(true);
     expect(digestMatches(d, 'ba7816be')).toBe(false);
     expect(() => digestMatches(d, 'ba78')).toThrow(RangeError);
+  });
+});
+
+describe('JSON files', () => {
+  it('bad JSON names the file, the line and the column; truncation is called so', () => {
+    const file = join(root, 'bad.json');
+    writeFileSync(file, '{\n  "a": 1,\n  "b" 2\n}\n');
+    expect(() => readJsonFile(file)).toThrow(`${file}: line 3, column 7: invalid JSON (Unexpected number)`);
+    writeFileSync(file, '{"stage": "stage1", "loss": 1.2');
+    expect(() => readJsonFile(file)).toThrow(/bad\.json: line 1, column \d+: truncated JSON/);
+    writeFileSync(file, '');
+    expect(() => readJsonFile(file)).toThrow(/bad\.json: line 1: empty/);
+    expect(() => readJsonFile(join(root, 'nope.json'))).toThrow(
+      /cannot read .*nope\.json: no such file or directory \(ENOENT\)/,
+    );
+    expect(() => parseJsonText('{}', 'x')).not.toThrow();
+  });
+
+  it('JSON lines: each line parsed, blank lines skipped, a bad line named', () => {
+    const file = join(root, 'm.jsonl');
+    writeFileSync(file, '{"a":1}\n\n{"a":2}\n{"a":3, "b": "tru\n');
+    const err = (() => {
+      try {
+        readJsonLines(file);
+      } catch (e) {
+        return e as FileFormatError;
+      }
+      throw new Error('no error');
+    })();
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect(err.message).toMatch(/m\.jsonl: line 4, column \d+: truncated JSON \(Unterminated string\)/);
+    writeFileSync(file, '{"a":1}\n\n{"a":2}\n');
+    expect(readJsonLines(file)).toEqual([{ a: 1 }, { a: 2 }]);
   });
 });
