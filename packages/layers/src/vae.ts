@@ -154,7 +154,11 @@ export class Stage1VaeModel implements Stage1Model {
     }
     this.encoder.setWeights(strip('encoder/'));
     this.decoder.setWeights(strip('decoder/'));
-    if (this.gammaLayer && lg) this.gammaLayer.logGamma().assign(tf.tidy(() => tf.reshape(lg, [])));
+    if (this.gammaLayer && lg) {
+      const scalar = tf.reshape(lg, []);
+      this.gammaLayer.logGamma().assign(scalar as tf.Scalar);
+      scalar.dispose();
+    }
   }
 
   countParams(): number {

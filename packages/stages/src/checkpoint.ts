@@ -1,10 +1,14 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+/**
+ * Checkpoints: `checkpoints/ckpt-NNNNNN/{weights.bin, manifest.json}`, written atomically, verified
+ * (size and SHA-256) when read. A damaged checkpoint is never deleted and never counted toward
+ * `keep`.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Logger, NamedWeight, RngState } from '@tsvae/core';
-import { silentLogger } from '@tsvae/core';
-import { writeDirectoryAtomic } from '@tsvae/core/node';
+import type { NamedWeight } from '@tsvae/core';
+import { hashBytes, readJsonFile, writeDirectoryAtomic } from '@tsvae/core/node';
+import { z } from 'zod';
 import { RunDirectoryError } from './errors';
 
 /** Where training stands: the next thing to do. */
@@ -23,148 +27,227 @@ export interface PartialEpoch {
   readonly seconds: number;
 }
 
-/** A component as the manifest names it: plugin name and resolved config. */
+/**
+ * A component as a run records it: the registry plugin and the config it was created with (what
+ * rebuilds it), and the config as the plugin resolved it (defaults filled in; for reading).
+ */
 export interface ComponentRecord {
   readonly plugin: string;
   readonly config: Readonly<Record<string, unknown>>;
+  readonly resolved?: Readonly<Record<string, unknown>>;
+}
+
+/** The active stage's optimizer in a checkpoint: its stage and the JSON part of its state. */
+export interface OptimizerRecord {
+  readonly stage: 'stage1' | 'stage2';
+  /** `@tsvae/backend`'s `AdamStateMeta` (its tensors are the `optimizer/` weights). */
+  readonly state: Readonly<Record<string, unknown>>;
 }
 
 /** The JSON manifest of a checkpoint (`manifest.json`). */
 export interface CheckpointManifest {
   readonly format: 'tsvae-checkpoint';
-  readonly version: 1;
+  readonly version: 2;
   readonly sequence: number;
   readonly createdAt: string;
   readonly position: TrainingPosition;
-  /** Each component's plugin and config (stage-1 encoder, decoder, likelihood; second stage). */
-  readonly components: Readonly<Record<string, ComponentRecord>>;
-  /** Generator state after the last completed step. */
-  readonly rng: RngState;
-  /** The active stage's optimizer (its weights are the `optimizer/` entries), or null. */
-  readonly optimizer: { readonly stage: string; readonly learningRate: number } | null;
   readonly partial: PartialEpoch | null;
+  readonly optimizer: OptimizerRecord | null;
   readonly weightsFile: 'weights.bin';
   readonly weightsBytes: number;
   readonly weightsSha256: string;
   readonly weightSpecs: tf.io.WeightsManifestEntry[];
 }
 
+const count = z.number().int().min(0);
+const manifestSchema = z.object({
+  format: z.literal('tsvae-checkpoint'),
+  version: z.literal(2),
+  sequence: z.number().int().positive(),
+  createdAt: z.string(),
+  position: z.object({ stage: z.enum(['stage1', 'stage2', 'done']), epoch: count, step: count }),
+  partial: z.object({ sums: z.record(z.string(), z.number()), seconds: z.number() }).nullable(),
+  optimizer: z
+    .object({ stage: z.enum(['stage1', 'stage2']), state: z.record(z.string(), z.unknown()) })
+    .nullable(),
+  weightsFile: z.literal('weights.bin'),
+  weightsBytes: count,
+  weightsSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  weightSpecs: z.array(z.object({ name: z.string(), shape: z.array(count), dtype: z.string() }).loose()),
+});
+
 /** A loaded checkpoint; call `dispose` when done with the tensors. */
 export interface LoadedCheckpoint {
   readonly path: string;
   readonly manifest: CheckpointManifest;
-  /** Weights by name (`stage1/...`, `stage2/...`, `optimizer/...`, `state/...`). */
+  /** Weights by name (`stage1/...`, `stage2/...`, `optimizer/...`). */
   readonly weights: tf.NamedTensorMap;
   /** The weights under `prefix`, with the prefix removed, in stored order. */
   group(prefix: string): NamedWeight[];
   dispose(): void;
 }
 
-const CKPT_RE = /^ckpt-(\d{6,})$/;
-
-/** The checkpoints directory of a run. */
-export function checkpointsDir(runDir: string): string {
-  return join(runDir, 'checkpoints');
+/** A checkpoint directory found on disk. */
+export interface CheckpointEntry {
+  readonly path: string;
+  readonly sequence: number;
 }
 
-/** Complete checkpoints of a run, oldest first (temporary directories of interrupted writes are ignored). */
-export function listCheckpoints(runDir: string): { path: string; sequence: number }[] {
-  const dir = checkpointsDir(runDir);
+/** A checkpoint that cannot be loaded, and why. */
+export interface DamagedCheckpoint extends CheckpointEntry {
+  /** The file at fault and what is wrong with it. */
+  readonly problem: string;
+}
+
+const CKPT_RE = /^ckpt-(\d{6,})$/;
+
+/** The checkpoint directories in `dir` (complete or not), oldest first; temporary ones are ignored. */
+export function listCheckpoints(dir: string): CheckpointEntry[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .map((name) => ({ name, m: CKPT_RE.exec(name) }))
     .filter((e): e is { name: string; m: RegExpExecArray } => e.m !== null)
     .map((e) => ({ path: join(dir, e.name), sequence: Number(e.m[1]) }))
-    .filter((e) => existsSync(join(e.path, 'manifest.json')))
     .sort((a, b) => a.sequence - b.sequence);
 }
 
-/**
- * Writes a checkpoint directory atomically (`checkpoints/ckpt-NNNNNN/{weights.bin,manifest.json}`):
- * both files are written and fsynced under a temporary name, then the directory is renamed into
- * place. Older checkpoints beyond `keep` are then removed. Returns the checkpoint path.
- */
-export async function saveCheckpoint(
-  runDir: string,
-  content: Omit<
-    CheckpointManifest,
-    | 'format'
-    | 'version'
-    | 'sequence'
-    | 'createdAt'
-    | 'weightsFile'
-    | 'weightsBytes'
-    | 'weightsSha256'
-    | 'weightSpecs'
-  > & {
-    readonly weights: readonly NamedWeight[];
-  },
-  options: { readonly keep?: number } = {},
-): Promise<string> {
-  const existing = listCheckpoints(runDir);
-  const sequence = (existing.at(-1)?.sequence ?? 0) + 1;
-  const { data, specs } = await tf.io.encodeWeights(
-    content.weights.map((w) => ({ name: w.name, tensor: w.tensor })),
-  );
-  const bytes = new Uint8Array(data);
-  const { weights: _w, ...rest } = content;
-  const manifest: CheckpointManifest = {
-    format: 'tsvae-checkpoint',
-    version: 1,
-    sequence,
-    createdAt: new Date().toISOString(),
-    ...rest,
-    weightsFile: 'weights.bin',
-    weightsBytes: bytes.byteLength,
-    weightsSha256: createHash('sha256').update(bytes).digest('hex'),
-    weightSpecs: specs,
-  };
-  const path = join(checkpointsDir(runDir), `ckpt-${String(sequence).padStart(6, '0')}`);
-  writeDirectoryAtomic(path, {
-    'weights.bin': bytes,
-    'manifest.json': `${JSON.stringify(manifest, null, 2)}\n`,
-  });
-  const keep = options.keep ?? 2;
-  const all = listCheckpoints(runDir);
-  for (const old of all.slice(0, Math.max(0, all.length - keep)))
-    rmSync(old.path, { recursive: true, force: true });
-  return path;
+function readManifest(path: string): CheckpointManifest {
+  const file = join(path, 'manifest.json');
+  if (!existsSync(file)) throw new RunDirectoryError(`${file} is missing (an incomplete checkpoint)`, file);
+  const json = readJsonFile(file);
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const what = parsed.error.issues
+      .map((i) => `${i.path.length ? `field ${i.path.join('.')}` : 'manifest'}: ${i.message}`)
+      .join('; ');
+    throw new RunDirectoryError(`${file} is not a valid checkpoint manifest: ${what}`, file);
+  }
+  return parsed.data as CheckpointManifest;
 }
 
-/** Loads and verifies (size and SHA-256) one checkpoint directory. */
-export function loadCheckpoint(path: string): LoadedCheckpoint {
-  const manifestPath = join(path, 'manifest.json');
-  let manifest: CheckpointManifest;
+/**
+ * Checkpoints this process has written or verified, by path: their weights' SHA-256 with the file's
+ * size and modification time, so a file changed on disk since is verified again.
+ */
+const verified = new Map<string, string>();
+
+function stamp(path: string, manifest: CheckpointManifest): string | null {
   try {
-    manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as CheckpointManifest;
-  } catch (e) {
-    throw new RunDirectoryError(
-      `Cannot read checkpoint manifest ${manifestPath}: ${e instanceof Error ? e.message : String(e)}`,
-      manifestPath,
-    );
+    const st = statSync(join(path, manifest.weightsFile));
+    return `${manifest.weightsSha256}|${st.size}|${st.mtimeMs}`;
+  } catch {
+    return null;
   }
-  if (manifest.format !== 'tsvae-checkpoint') {
-    throw new RunDirectoryError(`${manifestPath} is not a tsvae checkpoint manifest`, manifestPath);
-  }
-  const binPath = join(path, manifest.weightsFile);
+}
+
+function readVerifiedWeights(path: string, manifest: CheckpointManifest): Buffer {
+  const bin = join(path, manifest.weightsFile);
   let bytes: Buffer;
   try {
-    bytes = readFileSync(binPath);
+    bytes = readFileSync(bin);
   } catch (e) {
+    const code = (e as { code?: string }).code;
     throw new RunDirectoryError(
-      `Cannot read checkpoint weights ${binPath}: ${e instanceof Error ? e.message : String(e)}`,
-      binPath,
+      `${bin} cannot be read${code === 'ENOENT' ? ' (missing)' : `: ${(e as Error).message}`}`,
+      bin,
     );
   }
   if (bytes.byteLength !== manifest.weightsBytes) {
     throw new RunDirectoryError(
-      `Checkpoint weights ${binPath} have ${bytes.byteLength} bytes, the manifest says ${manifest.weightsBytes}`,
-      binPath,
+      `${bin} has ${bytes.byteLength} bytes, its manifest says ${manifest.weightsBytes} (truncated or replaced)`,
+      bin,
     );
   }
-  if (createHash('sha256').update(bytes).digest('hex') !== manifest.weightsSha256) {
-    throw new RunDirectoryError(`Checkpoint weights ${binPath} fail their SHA-256 check`, binPath);
+  if (hashBytes(bytes) !== manifest.weightsSha256) {
+    throw new RunDirectoryError(`${bin} fails its SHA-256 check (damaged)`, bin);
   }
+  const s = stamp(path, manifest);
+  if (s) verified.set(path, s);
+  return bytes;
+}
+
+/** Whether a checkpoint verifies (manifest valid, weights of the right size and SHA-256); the problem if not. */
+export function checkCheckpoint(path: string): string | null {
+  try {
+    const manifest = readManifest(path);
+    const s = stamp(path, manifest);
+    if (s !== null && verified.get(path) === s) return null;
+    readVerifiedWeights(path, manifest);
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/** Every checkpoint directory, split into those that verify and the damaged ones (with the reason). */
+export function scanCheckpoints(dir: string): { good: CheckpointEntry[]; damaged: DamagedCheckpoint[] } {
+  const good: CheckpointEntry[] = [];
+  const damaged: DamagedCheckpoint[] = [];
+  for (const c of listCheckpoints(dir)) {
+    const problem = checkCheckpoint(c.path);
+    if (problem === null) good.push(c);
+    else damaged.push({ ...c, problem });
+  }
+  return { good, damaged };
+}
+
+/** What {@link saveCheckpoint} stores besides the bookkeeping it adds. */
+export interface CheckpointContent {
+  readonly position: TrainingPosition;
+  readonly partial: PartialEpoch | null;
+  readonly optimizer: OptimizerRecord | null;
+  readonly weights: readonly NamedWeight[];
+}
+
+/**
+ * Writes a checkpoint directory atomically into `dir` (`ckpt-NNNNNN`, numbered after every
+ * existing one, damaged ones included): both files are written and fsynced under a temporary name,
+ * then the directory is renamed into place. Then the good checkpoints beyond the newest `keep` are
+ * removed; damaged ones are left alone. Returns the new checkpoint's path.
+ */
+export async function saveCheckpoint(
+  dir: string,
+  content: CheckpointContent,
+  options: { readonly keep?: number } = {},
+): Promise<string> {
+  const sequence = (listCheckpoints(dir).at(-1)?.sequence ?? 0) + 1;
+  const { data, specs } = await tf.io.encodeWeights(
+    content.weights.map((w) => ({ name: w.name, tensor: w.tensor })),
+  );
+  const bytes = new Uint8Array(data);
+  const manifest: CheckpointManifest = {
+    format: 'tsvae-checkpoint',
+    version: 2,
+    sequence,
+    createdAt: new Date().toISOString(),
+    position: content.position,
+    partial: content.partial,
+    optimizer: content.optimizer,
+    weightsFile: 'weights.bin',
+    weightsBytes: bytes.byteLength,
+    weightsSha256: hashBytes(bytes),
+    weightSpecs: specs,
+  };
+  const path = join(dir, `ckpt-${String(sequence).padStart(6, '0')}`);
+  writeDirectoryAtomic(path, {
+    'weights.bin': bytes,
+    'manifest.json': `${JSON.stringify(manifest, null, 2)}\n`,
+  });
+  const s = stamp(path, manifest);
+  if (s) verified.set(path, s);
+  const keep = options.keep ?? 2;
+  const { good } = scanCheckpoints(dir);
+  for (const old of good.slice(0, Math.max(0, good.length - keep))) {
+    rmSync(old.path, { recursive: true, force: true });
+    verified.delete(old.path);
+  }
+  return path;
+}
+
+/** Loads and verifies (manifest, size and SHA-256) one checkpoint; errors name the file and the problem. */
+export function loadCheckpoint(path: string): LoadedCheckpoint {
+  const manifest = readManifest(path);
+  const bytes = readVerifiedWeights(path, manifest);
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const weights = tf.io.decodeWeights(buffer, manifest.weightSpecs);
   const order = manifest.weightSpecs.map((s) => s.name);
@@ -184,21 +267,15 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
 }
 
 /**
- * The newest checkpoint of a run that loads and verifies; a damaged newer one is skipped with a
- * warning. Returns null when the run has none.
+ * The newest checkpoint in `dir` that verifies, with the damaged ones found (newer or older).
+ * `checkpoint` is null when there is none; the caller decides what a damaged-only directory means
+ * (`trainTwoStage` refuses to resume it).
  */
-export function loadLatestCheckpoint(runDir: string, logger: Logger = silentLogger): LoadedCheckpoint | null {
-  const all = listCheckpoints(runDir);
-  for (let i = all.length - 1; i >= 0; i--) {
-    const c = all[i] as { path: string };
-    try {
-      return loadCheckpoint(c.path);
-    } catch (e) {
-      logger.warn('skipping a damaged checkpoint', {
-        path: c.path,
-        error: e instanceof Error ? e.message : String(e),
-      });
-    }
-  }
-  return null;
+export function loadLatestCheckpoint(dir: string): {
+  checkpoint: LoadedCheckpoint | null;
+  damaged: DamagedCheckpoint[];
+} {
+  const { good, damaged } = scanCheckpoints(dir);
+  const newest = good.at(-1);
+  return { checkpoint: newest ? loadCheckpoint(newest.path) : null, damaged };
 }

@@ -1,11 +1,17 @@
+import { MAX_SEED } from '@tsvae/core';
 import { z } from 'zod';
 import { RunConfigError, type RunConfigIssue } from './errors';
 
-/** A registry reference: plugin name plus its config (validated by the plugin's own schema). */
-export const pluginRefSchema = z.object({
-  name: z.string().min(1, 'a plugin name is required'),
-  config: z.record(z.string(), z.unknown()).default({}),
-});
+/** A registry reference: plugin name plus its config (validated, strictly, by the plugin's own schema). */
+export const pluginRefSchema = z
+  .object({
+    name: z.string().min(1, 'a plugin name is required'),
+    config: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+/** A seed: an integer in `[0, MAX_SEED]`, the same range in every command and config. */
+export const seedSchema = z.number().int().min(0).max(MAX_SEED);
 
 /** A plugin reference: name plus config. */
 export type PluginRefConfig = z.output<typeof pluginRefSchema>;
@@ -30,19 +36,20 @@ export const runConfigSchema = z
         subset: z.number().int().positive().optional(),
       })
       .strict(),
-    /** Seed of every random choice (initial weights, shuffles, noise). */
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .default(0),
+    /** Seed of every random choice (initial weights, shuffles, noise); 0 is a seed like any other. */
+    seed: seedSchema.default(0),
     /** Mini-batch size of both stages; an epoch is floor(N / batchSize) steps. */
     batchSize: z.number().int().positive().default(64),
     /** Stage-1 latent dimension κ. */
     latentDim: z.number().int().positive().default(64),
     stage1: z
       .object({
+        /**
+         * The stage-1 model plugin (kind `stage1`, default `vae`) and its extra config. The fields
+         * below (encoder, decoder, likelihood, gammaConvention, fixedGamma) and `latentDim` /
+         * `imageShape` are passed to it when its config declares them.
+         */
+        model: pluginRefSchema.default({ name: 'vae', config: {} }),
         encoder: pluginRefSchema.default({ name: 'infogan', config: {} }),
         decoder: pluginRefSchema.default({ name: 'infogan', config: {} }),
         likelihood: z.enum(['learned-gamma', 'fixed-gamma', 'bernoulli']).default('learned-gamma'),
@@ -55,6 +62,7 @@ export const runConfigSchema = z
       })
       .strict()
       .default({
+        model: { name: 'vae', config: {} },
         encoder: { name: 'infogan', config: {} },
         decoder: { name: 'infogan', config: {} },
         likelihood: 'learned-gamma',
@@ -96,7 +104,7 @@ export const runConfigSchema = z
         /** Images per sample grid. */
         count: z.number().int().positive().default(64),
         /** Seed of the sample grids. */
-        seed: z.number().int().min(0).default(1234),
+        seed: seedSchema.default(1234),
       })
       .strict()
       .default({ count: 64, seed: 1234 }),

@@ -49,12 +49,30 @@ export class RunConfigError extends Error {
 
 /** A run directory or checkpoint that cannot be used. */
 export class RunDirectoryError extends Error {
-  override readonly name = 'RunDirectoryError';
+  override readonly name: string = 'RunDirectoryError';
   constructor(
     message: string,
     /** The file or directory involved. */
     readonly path: string,
   ) {
     super(message);
+  }
+}
+
+/** A run directory locked by another live process. */
+export class RunInUseError extends RunDirectoryError {
+  override readonly name = 'RunInUseError';
+  constructor(
+    runDir: string,
+    /** The process holding the lock. */
+    readonly pid: number,
+    /** Its host. */
+    readonly host: string,
+    lockFile: string,
+  ) {
+    super(
+      `run in use by ${pid ? `pid ${pid}` : 'another process'}${host ? ` on ${host}` : ''}: ${runDir} is locked (${lockFile}); wait for that process to finish, or stop it (a lock left by a process that died is taken over automatically)`,
+      runDir,
+    );
   }
 }

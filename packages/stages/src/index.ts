@@ -1,20 +1,31 @@
 /**
  * @packageDocumentation
  * Two-stage training, encoding and sampling of the Two-Stage VAE (Dai & Wipf, ICLR 2019), with
- * resumable run directories.
+ * resumable, locked run directories. Importing it registers `@tsvae/layers`' plugins (the default
+ * `vae` stage 1, `infogan` networks and `mlp` second stage its configs name); register a dataset
+ * plugin package (`@tsvae/datasets`) or your own. Small plugins and configs for tests are in
+ * `@tsvae/stages/testing`.
  */
+import '@tsvae/layers';
+
 export {
+  type CheckpointContent,
+  type CheckpointEntry,
   type CheckpointManifest,
   type ComponentRecord,
-  checkpointsDir,
+  checkCheckpoint,
+  type DamagedCheckpoint,
   type LoadedCheckpoint,
   listCheckpoints,
   loadCheckpoint,
   loadLatestCheckpoint,
+  type OptimizerRecord,
   type PartialEpoch,
   saveCheckpoint,
+  scanCheckpoints,
   type TrainingPosition,
 } from './checkpoint';
+export { createModels, type RunComponents, type RunModels, resolveComponents } from './components';
 export {
   learningRateAt,
   mergeConfig,
@@ -29,33 +40,31 @@ export {
   type RunConfigOverrides,
   resolveRunConfig,
   runConfigSchema,
+  seedSchema,
 } from './config';
 export { stepsPerEpoch } from './data';
-export { NonFiniteLossError, RunConfigError, type RunConfigIssue, RunDirectoryError } from './errors';
+export {
+  NonFiniteLossError,
+  RunConfigError,
+  type RunConfigIssue,
+  RunDirectoryError,
+  RunInUseError,
+} from './errors';
+export { type LoadedRun, loadRun, vaeRunGenerator } from './load-run';
 export {
   createStageOptimizer,
-  optimizerState,
-  restoreOptimizerState,
+  optimizerCheckpoint,
+  restoreOptimizer,
   type StageOptimizer,
-  setLearningRate,
 } from './optimizer';
-export { withSeededMathRandom, withSeededMathRandomAsync } from './random';
 export {
-  buildModels,
-  type LoadedRun,
-  loadRun,
-  loadTrainingData,
-  RUN_FILES,
+  describeIssues,
+  type EpochMetrics,
+  RunDirectory,
   type RunEnvironment,
+  type RunLock,
   type RunRecord,
-  readMetrics,
-  readRunRecord,
-  STAGES_VERSION,
-  type TrainTwoStageOptions,
-  type TrainTwoStageResult,
-  trainTwoStage,
-  vaeRunGenerator,
-} from './run';
+} from './run-dir';
 export {
   imageGridPng,
   type SampleOptions,
@@ -66,16 +75,7 @@ export {
   writeImageGrid,
 } from './sample';
 export {
-  registerTinyPlugins,
-  tinyDenseDecoder,
-  tinyDenseEncoder,
-  tinyManifoldDataset,
-  tinyMlpSecondStage,
-  tinyPlugins,
-} from './tiny';
-export {
   type EncodedDataset,
-  type EpochMetrics,
   encodeDataset,
   type LoopState,
   type Stage1Diagnostics,
@@ -87,18 +87,9 @@ export {
   trainStage2,
 } from './train';
 export {
-  BUILTIN_STAGE1_FACTORY,
-  builtinStage1Factory,
-  composeStage1Vae,
-  defaultStage1Factory,
-  defaultStage1FactoryName,
-  type GammaConvention,
-  LAYERS_STAGE1_FACTORY,
-  type Likelihood,
-  type Stage1Factory,
-  type Stage1LossTerms,
-  type Stage1Model,
-  type Stage1Spec,
-  stage1FactoryFor,
-  stage1FactoryName,
-} from './vae';
+  STAGES_VERSION,
+  type TrainTwoStageOptions,
+  type TrainTwoStageResult,
+  trainTwoStage,
+  validateRun,
+} from './train-run';

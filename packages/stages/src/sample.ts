@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Generator, ImageShape, SecondStage } from '@tsvae/core';
+import { deriveSeed, type Generator, type ImageShape, type SecondStage, type Stage1Model } from '@tsvae/core';
 import { writeFileAtomic } from '@tsvae/core/node';
 import { PNG } from 'pngjs';
-import type { Stage1Model } from './vae';
 
 /** Options of a sampling call. */
 export interface SampleOptions {
-  /** Seed of the draws (deterministic when given). */
+  /**
+   * Seed of the draws (deterministic when given; 0 is a seed like any other). Batch `i` draws with
+   * `deriveSeed(seed, 'sample-batch', i)`, so the same seed and batch size give the same images.
+   */
   readonly seed?: number;
   /** Images computed per batch (default 256). */
   readonly batchSize?: number;
@@ -21,7 +23,7 @@ function inBatches(
   const parts: tf.Tensor4D[] = [];
   for (let done = 0, i = 0; done < n; done += batchSize, i++) {
     const m = Math.min(batchSize, n - done);
-    parts.push(seed === undefined ? fn(m) : fn(m, seed + 1000 * i));
+    parts.push(seed === undefined ? fn(m) : fn(m, deriveSeed(seed, 'sample-batch', i)));
   }
   if (parts.length === 1) return parts[0] as tf.Tensor4D;
   const out = tf.concat(parts, 0);

@@ -9,14 +9,21 @@ import {
   toTensor,
   z,
 } from '@tsvae/core';
+import { createStage1Vae } from '@tsvae/layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createStageOptimizer, optimizerState, restoreOptimizerState } from './optimizer';
-import { loadRun, readMetrics, trainTwoStage } from './run';
+import { loadRun, vaeRunGenerator } from './load-run';
+import { createStageOptimizer, optimizerCheckpoint, restoreOptimizer } from './optimizer';
+import { RunDirectory } from './run-dir';
 import { imageGridPng, sampleTwoStage } from './sample';
-import { tempDir, tinyRunConfig } from './test-helpers';
-import { registerTinyPlugins } from './tiny';
+import { registerTinyPlugins, smallRunConfig, tempDir } from './testing';
 import { encodeDataset, stage1Diagnostics, trainStage1 } from './train';
-import { builtinStage1Factory, composeStage1Vae } from './vae';
+import { trainTwoStage } from './train-run';
+
+/** The production stage-1 VAE over the small dense test networks. */
+function denseVae(latentDim: number, imageShape: [number, number, number], hidden: number, seed = 1) {
+  const part = { name: 'tiny-dense', config: { hidden } };
+  return createStage1Vae({ encoder: part, decoder: part, latentDim, imageShape }, { seed });
+}
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -66,18 +73,14 @@ describe('a user-supplied second stage', () => {
   it('is created from the registry, trained and sampled through', async () => {
     if (!getRegistry().has('second-stage', diagGaussian.name)) getRegistry().register(diagGaussian);
     const dir = tempDir();
-    const r = await trainTwoStage({
-      runDir: dir,
-      config: tinyRunConfig({
-        stage2: { model: { name: 'test-diag-gaussian', config: {} }, epochs: 30, lr: 0.05 },
-      }),
-      createStage1: builtinStage1Factory,
-    });
+    const config = smallRunConfig({ stage2: { epochs: 30, lr: 0.05 } });
+    (config as { stage2: { model: unknown } }).stage2.model = { name: 'test-diag-gaussian', config: {} };
+    const r = await trainTwoStage({ runDir: dir, config });
     expect(r.status).toBe('completed');
-    const m = readMetrics(dir).filter((x) => x.stage === 'stage2');
+    const m = new RunDirectory(dir).readMetrics().filter((x) => x.stage === 'stage2');
     expect(m).toHaveLength(30);
     expect(m.at(-1)?.extra?.['meanStd']).toBeTypeOf('number');
-    const run = await loadRun(dir, { createStage1: builtinStage1Factory });
+    const run = await loadRun(dir);
     const [mean] = run.secondStage.getWeights();
     expect(Array.from(mean?.tensor.dataSync() ?? []).some((v) => v !== 0)).toBe(true);
     run.dispose();
@@ -102,11 +105,7 @@ function manifoldSplit(n: number, seed: number): DataSplit {
 
 describe('stage-1 diagnostics', () => {
   it('counts active dimensions from the encoder variance, and measures reconstruction MSE', async () => {
-    const reg = getRegistry();
-    const vae = composeStage1Vae(
-      await reg.create('encoder', 'tiny-dense', { latentDim: 3, imageShape: [2, 2, 1], hidden: 4 }),
-      await reg.create('decoder', 'tiny-dense', { latentDim: 3, imageShape: [2, 2, 1], hidden: 4 }),
-    );
+    const vae = denseVae(3, [2, 2, 1], 4);
     const data: DataSplit = { size: 5, shape: [2, 2, 1], data: new Uint8Array(20).fill(255) };
     // encoder log sigma bias: dims 0, 1 active (variance e^-6, e^-4), dim 2 inactive (variance 1)
     const enc = vae.encoder.getWeights();
@@ -138,14 +137,9 @@ describe('stage-1 diagnostics', () => {
   });
 
   it('on data of intrinsic dimension 2, gamma falls and 2 latent dimensions stay active', async () => {
-    const reg = getRegistry();
-    const cfg = { latentDim: 5, imageShape: [8, 8, 1], hidden: 64 };
-    const vae = composeStage1Vae(
-      await reg.create('encoder', 'tiny-dense', cfg),
-      await reg.create('decoder', 'tiny-dense', cfg),
-    );
+    const vae = denseVae(5, [8, 8, 1], 64);
     const data = manifoldSplit(512, 11);
-    const r = await trainStage1(vae, data, { epochs: 60, batchSize: 32, lr: 3e-3, rng: createRng(1) });
+    const r = await trainStage1(vae, data, { epochs: 60, batchSize: 32, lr: 3e-3, seed: 1 });
     const gammas = r.metrics.map((m) => m.gamma as number);
     expect(gammas.at(-1)).toBeLessThan(0.2 * (gammas[0] as number));
     expect(r.metrics.at(-1)?.activeDims).toBe(2);
@@ -157,11 +151,7 @@ describe('stage-1 diagnostics', () => {
 describe('encodeDataset and sampling', () => {
   it('encodes every example (remainder included) in inference mode', async () => {
     const reg = getRegistry();
-    const cfg = { latentDim: 3, imageShape: [4, 4, 1], hidden: 8 };
-    const vae = composeStage1Vae(
-      await reg.create('encoder', 'tiny-dense', cfg),
-      await reg.create('decoder', 'tiny-dense', cfg),
-    );
+    const vae = denseVae(3, [4, 4, 1], 8);
     const data = manifoldSplit(10, 2);
     const small: DataSplit = { size: 10, shape: [4, 4, 1], data: data.data.subarray(0, 160) };
     const codes = encodeDataset(vae, small, { batchSize: 4 });
@@ -169,7 +159,12 @@ describe('encodeDataset and sampling', () => {
     const p = vae.encode(toTensor(small, [9]), { training: false });
     expect(Array.from(codes.mu.subarray(27, 30))).toEqual(Array.from(p.mu.dataSync()));
     expect(Array.from(codes.sigma.subarray(27, 30))).toEqual(Array.from(tf.exp(p.logSigma).dataSync()));
-    const second = await reg.create('second-stage', 'tiny-mlp', { latentDim: 3 });
+    const second = await reg.create(
+      'second-stage',
+      'mlp',
+      { latentDim: 3, width: 8, depth: 1 },
+      { context: { seed: 2 } },
+    );
     const a = sampleTwoStage(vae, second, 5, { seed: 9 });
     const b = sampleTwoStage(vae, second, 5, { seed: 9 });
     expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
@@ -182,19 +177,20 @@ describe('encodeDataset and sampling', () => {
 });
 
 describe('optimizer state', () => {
-  it('restores Adam so the next steps match exactly', async () => {
+  it('an Adam restored from a checkpoint (weights + JSON meta) continues exactly', async () => {
     const run = async (restoreAfter: number | null) => {
       const v = tf.variable(tf.tensor1d([1, -2, 3]));
       let opt = createStageOptimizer(0.1);
       for (let i = 0; i < 5; i++) {
         if (i === restoreAfter) {
-          const s = await optimizerState(opt);
-          const copies = s.weights.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
+          const s = await optimizerCheckpoint(opt);
+          const copies = Object.fromEntries(s.weights.map((w) => [w.name, tf.clone(w.tensor)]));
+          const meta = JSON.parse(JSON.stringify(s.meta));
           s.dispose();
           opt.dispose();
-          opt = createStageOptimizer(0.1);
-          await restoreOptimizerState(opt, copies);
-          tf.dispose(copies.map((c) => c.tensor));
+          opt = createStageOptimizer(0.5);
+          await restoreOptimizer(opt, copies, meta);
+          tf.dispose(Object.values(copies));
         }
         const g = tf.tidy(() => tf.mul(v, tf.scalar(i + 1)));
         opt.applyGradients([{ name: v.name, tensor: g }]);
@@ -211,19 +207,17 @@ describe('optimizer state', () => {
 
 describe('vae-run generator plugin', () => {
   it('loads a run directory through the registry', async () => {
-    const { vaeRunGenerator } = await import('./run');
     if (!getRegistry().has('generator', 'vae-run')) getRegistry().register(vaeRunGenerator);
     const dir = tempDir();
     await trainTwoStage({
       runDir: dir,
-      config: tinyRunConfig({ stage1: { epochs: 1 }, stage2: { epochs: 1 } }),
-      createStage1: builtinStage1Factory,
+      config: smallRunConfig({ stage1: { epochs: 1 }, stage2: { epochs: 1 } }),
     });
     const before = tf.memory().numTensors;
     const g = await getRegistry().create('generator', 'vae-run', { runDir: dir, mode: 'one-stage' });
     expect(g.name).toBe('one-stage-vae');
     const x = await g.generate(4, { seed: 2 });
-    expect(x.shape).toEqual([4, 4, 4, 1]);
+    expect(x.shape).toEqual([4, 8, 8, 1]);
     x.dispose();
     g.dispose();
     expect(tf.memory().numTensors).toBe(before);

@@ -2,37 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 // Training needs every op's gradient. tfjs-core's Node build registers none; tfjs-layers' Node
 // build registers them all (tfjs-core's `dist/register_all_gradients` is not loadable by Node).
 import '@tensorflow/tfjs-layers';
-import type { DataSplit, Logger, Rng, SecondStage, TrainingCallback } from '@tsvae/core';
-import { epochOrder, silentLogger, toTensor } from '@tsvae/core';
+import type { DataSplit, Logger, SecondStage, Stage1Model, TrainingCallback } from '@tsvae/core';
+import { createRng, deriveSeed, epochOrder, silentLogger, toTensor } from '@tsvae/core';
 import type { PartialEpoch } from './checkpoint';
 import { learningRateAt } from './config';
 import { stepsPerEpoch } from './data';
 import { NonFiniteLossError } from './errors';
-import { createStageOptimizer, type StageOptimizer, setLearningRate } from './optimizer';
-import { withSeededMathRandom } from './random';
-import type { Stage1Model } from './vae';
-
-/** One line of `metrics.jsonl`: a finished epoch of one stage. */
-export interface EpochMetrics {
-  readonly stage: 'stage1' | 'stage2';
-  /** 1-based: the number of epochs of this stage done. */
-  readonly epoch: number;
-  /** Mean over the epoch's steps of the minimised loss (reconstruction + kl). */
-  readonly loss: number;
-  readonly reconstruction: number;
-  readonly kl: number;
-  /** gamma at the end of the epoch (stage 1: the decoder's; stage 2: gamma_z when reported). */
-  readonly gamma: number | null;
-  /** Stage 1: latent dimensions whose mean encoder variance is below the threshold. */
-  readonly activeDims: number | null;
-  /** Stage 1: mean squared error of `decode(mu(x))` against `x` on the diagnostics subset. */
-  readonly reconMse: number | null;
-  readonly lr: number;
-  readonly steps: number;
-  readonly seconds: number;
-  /** Extra scalars (e.g. a second stage's `diagnostics()`). */
-  readonly extra?: Readonly<Record<string, number>>;
-}
+import { createStageOptimizer, type StageOptimizer } from './optimizer';
+import type { EpochMetrics } from './run-dir';
 
 /** What a training step's loss function returns (scalars; `gamma` optional). */
 export interface StepTerms {
@@ -48,8 +25,7 @@ export interface LoopState {
   /** Next epoch (0-based) and step to run. */
   readonly epoch: number;
   readonly step: number;
-  /** The current epoch's order of examples (when mid-epoch). */
-  readonly permutation: Int32Array | null;
+  /** The sums of the current epoch so far (when mid-epoch). */
   readonly partial: PartialEpoch | null;
   readonly reason: 'epoch' | 'abort';
   readonly optimizer: StageOptimizer;
@@ -64,15 +40,18 @@ export interface StageTrainOptions {
   readonly lr?: number;
   /** Halve the learning rate every this many epochs (default: never). */
   readonly lrEpochs?: number;
-  /** Every random choice (shuffles, noise) comes from this generator. */
-  readonly rng: Rng;
+  /**
+   * The run seed. Every random choice is derived from it with `deriveSeed`: epoch `e`'s example
+   * order from `(seed, stage, 'order', e)`, step `t`'s noise from `(seed, stage, 'step', e, t)`.
+   * Nothing else is random, so training resumed at (epoch, step) continues exactly.
+   */
+  readonly seed: number;
   /** An optimizer to continue with (default: a fresh Adam). */
   readonly optimizer?: StageOptimizer;
-  /** Where to start (default epoch 0, step 0); `permutation` and `partial` continue an epoch. */
+  /** Where to start (default epoch 0, step 0); `partial` continues an epoch's sums. */
   readonly start?: {
     readonly epoch: number;
     readonly step: number;
-    readonly permutation?: Int32Array | null;
     readonly partial?: PartialEpoch | null;
   };
   readonly logger?: Logger;
@@ -102,8 +81,8 @@ interface LoopSpec {
   readonly stage: 'stage1' | 'stage2';
   readonly n: number;
   readonly variables: () => tf.Variable[];
-  /** Draws the step's randomness from `rng`, builds its inputs, returns its loss function. */
-  prepareStep(indices: Int32Array, rng: Rng): { lossFn: () => StepTerms; dispose: () => void };
+  /** Builds a step's inputs (its randomness derived from `seed`) and returns its loss function. */
+  prepareStep(indices: Int32Array, seed: number): { lossFn: () => StepTerms; dispose: () => void };
   epochDiagnostics(): {
     gamma: number | null;
     activeDims: number | null;
@@ -135,7 +114,15 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
   const metrics: EpochMetrics[] = [];
   let lastCheckpoint = opts.lastCheckpoint ?? null;
   const start = opts.start ?? { epoch: 0, step: 0 };
+  // Where the last checkpoint stands: an interrupt right after it needs no second one.
+  let checkpointed: string | null = lastCheckpoint ? `${start.epoch}/${start.step}` : null;
   let lastYield = performance.now();
+
+  const checkpoint = async (state: LoopState): Promise<void> => {
+    if (!opts.checkpoint) return;
+    lastCheckpoint = await opts.checkpoint(state);
+    checkpointed = `${state.epoch}/${state.step}`;
+  };
 
   await callAll(opts.callbacks, (c) =>
     c.onTrainBegin?.({ stage, epochs: opts.epochs, stepsPerEpoch: steps }),
@@ -143,8 +130,8 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
   for (let epoch = start.epoch; epoch < opts.epochs; epoch++) {
     const resuming = epoch === start.epoch && start.step > 0;
     const lr = learningRateAt(lr0, lrEpochs, epoch);
-    setLearningRate(optimizer, lr);
-    const perm = resuming && start.permutation ? start.permutation : epochOrder(spec.n, opts.rng);
+    optimizer.setLearningRate(lr);
+    const order = epochOrder(spec.n, createRng(deriveSeed(opts.seed, stage, 'order', epoch)));
     const sums: Record<string, number> = resuming && start.partial ? { ...start.partial.sums } : {};
     let seconds = resuming && start.partial ? start.partial.seconds : 0;
     const firstStep = resuming ? start.step : 0;
@@ -157,13 +144,12 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
         lastYield = performance.now();
       }
       if (opts.signal?.aborted) {
-        if (opts.checkpoint) {
-          lastCheckpoint = await opts.checkpoint({
+        if (checkpointed !== `${epoch}/${step}`) {
+          await checkpoint({
             stage,
             epoch,
             step,
-            permutation: perm,
-            partial: { sums, seconds },
+            partial: step > 0 ? { sums, seconds } : null,
             reason: 'abort',
             optimizer,
             learningRate: lr,
@@ -173,21 +159,18 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
         return { status: 'aborted', metrics, lastCheckpoint, optimizer };
       }
       const t0 = performance.now();
-      const indices = perm.subarray(step * batchSize, (step + 1) * batchSize);
-      const prepared = spec.prepareStep(indices, opts.rng);
-      const mathSeed = opts.rng.seed();
+      const indices = order.subarray(step * batchSize, (step + 1) * batchSize);
+      const prepared = spec.prepareStep(indices, deriveSeed(opts.seed, stage, 'step', epoch, step));
       let aux: tf.Tensor1D | undefined;
       let values: Float32Array | Int32Array | Uint8Array;
       let grads: tf.NamedTensorMap = {};
       let value: tf.Scalar | undefined;
       try {
-        const out = withSeededMathRandom(mathSeed, () =>
-          tf.variableGrads(() => {
-            const t = prepared.lossFn();
-            aux = tf.keep(tf.stack([t.reconstruction, t.kl, t.gamma ?? tf.scalar(0)]) as tf.Tensor1D);
-            return t.loss;
-          }, variables),
-        );
+        const out = tf.variableGrads(() => {
+          const t = prepared.lossFn();
+          aux = tf.keep(tf.stack([t.reconstruction, t.kl, t.gamma ?? tf.scalar(0)]) as tf.Tensor1D);
+          return t.loss;
+        }, variables);
         grads = out.grads;
         value = out.value;
         const stats = tf.tidy(() => {
@@ -262,19 +245,18 @@ async function trainLoop(spec: LoopSpec, opts: StageTrainOptions): Promise<Stage
     await opts.onEpochMetrics?.(m);
     await callAll(opts.callbacks, (c) => c.onEpochEnd?.(epoch, logs, { stage }));
     logger.debug('epoch done', { ...m });
-    if (opts.checkpoint && ((epoch + 1) % every === 0 || epoch + 1 === opts.epochs)) {
-      lastCheckpoint = await opts.checkpoint({
+    if ((epoch + 1) % every === 0 || epoch + 1 === opts.epochs) {
+      await checkpoint({
         stage,
         epoch: epoch + 1,
         step: 0,
-        permutation: null,
         partial: null,
         reason: 'epoch',
         optimizer,
         learningRate: lr,
       });
       const path = lastCheckpoint;
-      await callAll(opts.callbacks, (c) => c.onCheckpoint?.(path, { stage, epoch }));
+      if (path) await callAll(opts.callbacks, (c) => c.onCheckpoint?.(path, { stage, epoch }));
     }
   }
   const last = metrics.at(-1);
@@ -358,9 +340,8 @@ export function trainStage1(
       stage: 'stage1',
       n: data.size,
       variables: () => vae.trainableVariables(),
-      prepareStep(indices, rng) {
+      prepareStep(indices, seed) {
         const x = toTensor(data, indices);
-        const seed = rng.seed() + 1;
         return { lossFn: () => vae.loss(x, { training: true, seed }), dispose: () => x.dispose() };
       },
       epochDiagnostics() {
@@ -412,7 +393,7 @@ export function encodeDataset(
 
 /**
  * Trains a second stage on encoded data: every step draws fresh codes `z = mu + sigma * eps`
- * (eps from `options.rng`).
+ * (eps seeded per step from the run seed).
  */
 export function trainStage2(
   model: SecondStage,
@@ -425,7 +406,8 @@ export function trainStage2(
       stage: 'stage2',
       n: codes.size,
       variables: () => model.trainableVariables(),
-      prepareStep(indices, rng) {
+      prepareStep(indices, seed) {
+        const rng = createRng(deriveSeed(seed, 'codes'));
         const buf = new Float32Array(indices.length * k);
         for (let b = 0; b < indices.length; b++) {
           const row = (indices[b] as number) * k;
@@ -434,9 +416,10 @@ export function trainStage2(
           }
         }
         const z = tf.tensor2d(buf, [indices.length, k]);
+        const lossSeed = deriveSeed(seed, 'loss');
         return {
           lossFn: () => {
-            const t = model.loss(z, { training: true });
+            const t = model.loss(z, { training: true, seed: lossSeed });
             return { loss: t.loss, reconstruction: t.reconstruction, kl: t.kl };
           },
           dispose: () => z.dispose(),

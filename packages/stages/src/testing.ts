@@ -1,3 +1,13 @@
+/**
+ * @packageDocumentation
+ * Test helpers of `@tsvae/stages` (the `@tsvae/stages/testing` subpath, not the main API): small
+ * plugins that train in seconds (`tiny-dense`, `tiny-mlp`, `tiny-manifold`) — also examples of how
+ * to write an encoder, decoder, second stage or dataset plugin — and small configs of the
+ * production networks for tests.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   DataSplit,
@@ -9,8 +19,9 @@ import type {
   PluginDefinition,
   SecondStage,
 } from '@tsvae/core';
-import { createRng, definePlugin, getRegistry, z } from '@tsvae/core';
+import { createRng, definePlugin, deriveSeed, getRegistry, z } from '@tsvae/core';
 import { gaussianNll, klStandardNormal } from '@tsvae/distributions';
+import { mergeConfig, type RunConfigInput } from './config';
 
 /** A dense layer's variables. */
 interface Dense {
@@ -18,9 +29,10 @@ interface Dense {
   readonly b: tf.Variable;
 }
 
-function dense(inDim: number, outDim: number, std: number): Dense {
+function dense(inDim: number, outDim: number, std: number, seed: number | undefined, name: string): Dense {
+  const s = seed === undefined ? undefined : deriveSeed(seed, name);
   return tf.tidy(() => ({
-    w: tf.variable(tf.randomNormal([inDim, outDim], 0, std), true),
+    w: tf.variable(tf.randomNormal([inDim, outDim], 0, std, 'float32', s), true),
     b: tf.variable(tf.zeros([outDim]), true),
   }));
 }
@@ -97,12 +109,13 @@ export const tinyDenseEncoder: PluginDefinition<'encoder', typeof denseConfig> =
   name: 'tiny-dense',
   description: 'A one-hidden-layer dense encoder for tests and examples.',
   configSchema: denseConfig,
-  create(config): Encoder {
+  create(config, context): Encoder {
     const d = config.imageShape[0] * config.imageShape[1] * config.imageShape[2];
+    const seed = context.seed;
     const s = new DenseStack({
-      h: dense(d, config.hidden, Math.sqrt(2 / d)),
-      mu: dense(config.hidden, config.latentDim, 0.02),
-      logSigma: dense(config.hidden, config.latentDim, 0.02),
+      h: dense(d, config.hidden, Math.sqrt(2 / d), seed, 'h'),
+      mu: dense(config.hidden, config.latentDim, 0.02, seed, 'mu'),
+      logSigma: dense(config.hidden, config.latentDim, 0.02, seed, 'logSigma'),
     });
     const L = s.layers as Record<'h' | 'mu' | 'logSigma', Dense>;
     return {
@@ -131,12 +144,12 @@ export const tinyDenseDecoder: PluginDefinition<'decoder', typeof denseConfig> =
   name: 'tiny-dense',
   description: 'A one-hidden-layer dense decoder for tests and examples.',
   configSchema: denseConfig,
-  create(config): Decoder {
+  create(config, context): Decoder {
     const [hh, ww, cc] = config.imageShape;
     const d = hh * ww * cc;
     const s = new DenseStack({
-      h: dense(config.latentDim, config.hidden, Math.sqrt(2 / config.latentDim)),
-      out: dense(config.hidden, d, 0.02),
+      h: dense(config.latentDim, config.hidden, Math.sqrt(2 / config.latentDim), context.seed, 'h'),
+      out: dense(config.hidden, d, 0.02, context.seed, 'out'),
     });
     const L = s.layers as Record<'h' | 'out', Dense>;
     return {
@@ -178,16 +191,17 @@ export const tinyMlpSecondStage: PluginDefinition<'second-stage', typeof secondC
   name: 'tiny-mlp',
   description: 'A depth-1 second-stage VAE for tests and examples.',
   configSchema: secondConfig,
-  create(config): SecondStage {
+  create(config, context): SecondStage {
     const k = config.latentDim;
     const u = config.secondLatentDim ?? k;
     const w = config.width;
+    const seed = context.seed;
     const s = new DenseStack({
-      encH: dense(k, w, Math.sqrt(2 / k)),
-      encMu: dense(k + w, u, 0.02),
-      encLogSigma: dense(k + w, u, 0.02),
-      decH: dense(u, w, Math.sqrt(2 / u)),
-      decOut: dense(u + w, k, 0.02),
+      encH: dense(k, w, Math.sqrt(2 / k), seed, 'encH'),
+      encMu: dense(k + w, u, 0.02, seed, 'encMu'),
+      encLogSigma: dense(k + w, u, 0.02, seed, 'encLogSigma'),
+      decH: dense(u, w, Math.sqrt(2 / u), seed, 'decH'),
+      decOut: dense(u + w, k, 0.02, seed, 'decOut'),
     });
     const L = s.layers as Record<'encH' | 'encMu' | 'encLogSigma' | 'decH' | 'decOut', Dense>;
     const logGamma = tf.tidy(() => tf.variable(tf.scalar(0), true));
@@ -212,13 +226,14 @@ export const tinyMlpSecondStage: PluginDefinition<'second-stage', typeof secondC
         s.dispose();
         logGamma.dispose();
       },
-      loss: (zz) =>
+      loss: (zz, opts) =>
         tf.tidy(() => {
           const h = tf.relu(apply(L.encH, zz)) as tf.Tensor2D;
           const zh = tf.concat([zz, h], 1) as tf.Tensor2D;
           const mu = apply(L.encMu, zh);
           const logSigma = apply(L.encLogSigma, zh);
-          const uu = tf.add(mu, tf.mul(tf.exp(logSigma), tf.randomNormal(mu.shape))) as tf.Tensor2D;
+          const eps = tf.randomNormal(mu.shape, 0, 1, 'float32', opts.seed);
+          const uu = tf.add(mu, tf.mul(tf.exp(logSigma), eps)) as tf.Tensor2D;
           const recon = tf.mean(gaussianNll(zz, decode(uu), logGamma, config.gammaConvention)) as tf.Scalar;
           const kl = tf.mean(klStandardNormal(mu, logSigma)) as tf.Scalar;
           return { loss: tf.add(recon, kl) as tf.Scalar, reconstruction: recon, kl };
@@ -226,8 +241,9 @@ export const tinyMlpSecondStage: PluginDefinition<'second-stage', typeof secondC
       sample: (n, opts) =>
         tf.tidy(() => {
           const seed = opts?.seed;
-          const uu = tf.randomNormal([n, u], 0, 1, 'float32', seed) as tf.Tensor2D;
-          const eps = tf.randomNormal([n, k], 0, 1, 'float32', seed === undefined ? undefined : seed + 1);
+          const draw = (purpose: string) => (seed === undefined ? undefined : deriveSeed(seed, purpose));
+          const uu = tf.randomNormal([n, u], 0, 1, 'float32', draw('u')) as tf.Tensor2D;
+          const eps = tf.randomNormal([n, k], 0, 1, 'float32', draw('eps'));
           return tf.add(decode(uu), tf.mul(noiseStd(), eps)) as tf.Tensor2D;
         }),
       diagnostics: () => ({ gamma: Math.exp(logGamma.dataSync()[0] as number) }),
@@ -308,4 +324,41 @@ export const tinyPlugins: readonly PluginDefinition[] = [
 export function registerTinyPlugins(): void {
   const reg = getRegistry();
   for (const p of tinyPlugins) if (!reg.has(p.kind, p.name)) reg.register(p);
+}
+
+/** A fresh temporary directory. */
+export function tempDir(prefix = 'tsvae-stages-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** The production InfoGAN networks at test size (8x8 images). */
+export const SMALL_INFOGAN: Readonly<Record<string, unknown>> = { convDims: [4, 8], fcDim: 16 };
+
+/**
+ * A run config of the production models at test size: the `vae` stage 1 over small `infogan`
+ * networks and the `mlp` second stage, on 128 `tiny-manifold` images of 8x8 (4 steps an epoch,
+ * 2 epochs a stage; seconds on the cpu backend). Register the tiny plugins first.
+ */
+export function smallRunConfig(overrides: Record<string, unknown> = {}): RunConfigInput {
+  return mergeConfig<RunConfigInput>(
+    {
+      preset: 'test',
+      dataset: { name: 'tiny-manifold', config: { size: 128, intrinsicDim: 2, side: 8 } },
+      seed: 3,
+      batchSize: 32,
+      latentDim: 4,
+      stage1: {
+        encoder: { name: 'infogan', config: { ...SMALL_INFOGAN } },
+        decoder: { name: 'infogan', config: { ...SMALL_INFOGAN } },
+        epochs: 2,
+        lr: 1e-2,
+        lrEpochs: 2,
+      },
+      stage2: { model: { name: 'mlp', config: { width: 16, depth: 2 } }, epochs: 2, lr: 1e-2, lrEpochs: 1 },
+      diagnostics: { samples: 64, activeThreshold: 0.05 },
+      checkpoint: { everyEpochs: 1, keep: 3 },
+      samples: { count: 16, seed: 5 },
+    },
+    overrides,
+  );
 }

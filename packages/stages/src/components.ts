@@ -1,0 +1,148 @@
+/**
+ * The components of a run (dataset, stage-1 model, second stage) as `{ plugin, config }` records,
+ * resolved and validated through the registry, and rebuilt from those records.
+ */
+import {
+  create,
+  deriveSeed,
+  getRegistry,
+  type ImageShape,
+  type Logger,
+  type PluginKind,
+  type SecondStage,
+  type Stage1Model,
+  silentLogger,
+} from '@tsvae/core';
+import type { ComponentRecord } from './checkpoint';
+import type { RunConfig } from './config';
+
+/** The components of a run, as recorded in `config.json`. */
+export interface RunComponents {
+  readonly dataset: ComponentRecord;
+  readonly stage1: ComponentRecord;
+  readonly secondStage: ComponentRecord;
+}
+
+function record(kind: PluginKind, plugin: string, config: Record<string, unknown>): ComponentRecord {
+  return { plugin, config, resolved: getRegistry().resolveConfig(kind, plugin, config) };
+}
+
+/** `values` restricted to the keys a plugin's config declares (all of them when it declares none). */
+function declared(
+  kind: PluginKind,
+  plugin: string,
+  values: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const keys = getRegistry().configKeys(kind, plugin);
+  return keys ? Object.fromEntries(Object.entries(values).filter(([k]) => keys.includes(k))) : { ...values };
+}
+
+/**
+ * The stage-1 config: the run's stage-1 settings (encoder, decoder, likelihood, gamma convention,
+ * fixed gamma) that the plugin declares, then `stage1.model.config`, then `latentDim` and
+ * `imageShape`, which the run fixes.
+ */
+function stage1Config(config: RunConfig, imageShape: ImageShape): Record<string, unknown> {
+  const s1 = config.stage1;
+  const fixed = { latentDim: config.latentDim, imageShape: [...imageShape] };
+  const settings = {
+    encoder: s1.encoder,
+    decoder: s1.decoder,
+    likelihood: s1.likelihood,
+    gammaConvention: s1.gammaConvention,
+    fixedGamma: s1.fixedGamma,
+    ...fixed,
+  };
+  return {
+    ...declared('stage1', s1.model.name, settings),
+    ...s1.model.config,
+    ...declared('stage1', s1.model.name, fixed),
+  };
+}
+
+/**
+ * The second stage's config: the run's `gammaConvention` when the plugin declares it, then
+ * `stage2.model.config`, then `latentDim` (fixed by the run).
+ */
+function secondStageConfig(config: RunConfig): Record<string, unknown> {
+  const name = config.stage2.model.name;
+  return {
+    ...declared('second-stage', name, { gammaConvention: config.stage1.gammaConvention }),
+    ...config.stage2.model.config,
+    latentDim: config.latentDim,
+  };
+}
+
+/**
+ * Resolves and validates every component of a run through the registry: unknown plugin names and
+ * unknown or invalid config keys (also inside the stage-1 encoder and decoder configs) throw
+ * errors naming the plugin and the field. Creates nothing.
+ */
+export function resolveComponents(config: RunConfig, imageShape: ImageShape): RunComponents {
+  const reg = getRegistry();
+  const stage1 = record('stage1', config.stage1.model.name, stage1Config(config, imageShape));
+  // The encoder and decoder references of a `vae`-like stage 1: validate their configs as the
+  // model will pass them (with latentDim and imageShape).
+  for (const part of ['encoder', 'decoder'] as const) {
+    const ref = stage1.resolved?.[part] as { name?: unknown; config?: unknown } | undefined;
+    if (ref && typeof ref.name === 'string') {
+      reg.resolveConfig(part, ref.name, {
+        ...(ref.config as Record<string, unknown> | undefined),
+        latentDim: config.latentDim,
+        imageShape: [...imageShape],
+      });
+    }
+  }
+  return {
+    dataset: record('dataset', config.dataset.name, { ...config.dataset.config }),
+    stage1,
+    secondStage: record('second-stage', config.stage2.model.name, secondStageConfig(config)),
+  };
+}
+
+/** The models of a run. */
+export interface RunModels {
+  readonly stage1: Stage1Model;
+  readonly secondStage: SecondStage;
+  dispose(): void;
+}
+
+/**
+ * Creates the stage-1 model and the second stage from their records, their initial weights seeded
+ * with `deriveSeed(seed, 'stage1-init')` and `deriveSeed(seed, 'stage2-init')`.
+ */
+export async function createModels(
+  components: Pick<RunComponents, 'stage1' | 'secondStage'>,
+  seed: number,
+  logger: Logger = silentLogger,
+): Promise<RunModels> {
+  const stage1 = await create('stage1', components.stage1.plugin, components.stage1.config, {
+    context: { logger, seed: deriveSeed(seed, 'stage1-init') },
+  });
+  let secondStage: SecondStage;
+  try {
+    secondStage = await create('second-stage', components.secondStage.plugin, components.secondStage.config, {
+      context: { logger, seed: deriveSeed(seed, 'stage2-init') },
+    });
+  } catch (e) {
+    stage1.dispose();
+    throw e;
+  }
+  return {
+    stage1,
+    secondStage,
+    dispose: () => {
+      safeDispose(stage1, 'stage-1 model', logger);
+      safeDispose(secondStage, 'second stage', logger);
+    },
+  };
+}
+
+/** Disposes a model; a failing dispose is logged, never thrown (it must not hide the real outcome). */
+function safeDispose(m: { dispose(): void }, what: string, logger: Logger): void {
+  try {
+    m.dispose();
+  } catch (e) {
+    logger.warn(`disposing the ${what} failed`, { error: e instanceof Error ? e.message : String(e) });
+  }
+}
