@@ -10,7 +10,7 @@ import {
   z,
 } from '@tsvae/core';
 import { loadLatestCheckpoint, type TrainingPosition } from './checkpoint';
-import { createModels, type RunComponents } from './components';
+import { createModels } from './components';
 import type { RunConfig } from './config';
 import { RunDirectoryError } from './errors';
 import { RunDirectory, type RunRecord } from './run-dir';
