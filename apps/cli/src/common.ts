@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   type BackendInfo,
   type BackendRequest,
@@ -9,9 +10,15 @@ import {
   initBackend,
   selectBackend,
 } from '@tsvae/backend';
-import { type Logger, loadPlugins } from '@tsvae/core';
+import { type Logger, loadPlugins, MAX_SEED } from '@tsvae/core';
 import { InvalidArgumentError, Option } from 'commander';
 import type { OutputStream } from './progress';
+
+/** The signals that stop a long command with a checkpoint (Ctrl-C, `kill`/`docker stop`/Slurm, a closed terminal). */
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
+/** The exit code of a command stopped by a signal: 128 + the signal's number (130, 143, 129). */
+export const SIGNAL_EXIT: Readonly<Record<StopSignal, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /** What {@link main} reads and writes (the process's by default; tests pass their own). */
 export interface CliIO {
@@ -19,8 +26,8 @@ export interface CliIO {
   readonly stderr: OutputStream;
   /** Working directory for relative paths (default `process.cwd()`). */
   readonly cwd?: string;
-  /** Subscribe to interrupt requests (SIGINT); returns an unsubscribe function. */
-  readonly onInterrupt?: (handler: () => void) => () => void;
+  /** Subscribe to stop requests (SIGINT, SIGTERM, SIGHUP); returns an unsubscribe function. */
+  readonly onInterrupt?: (handler: (signal: StopSignal) => void) => () => void;
 }
 
 export const processIO: CliIO = {
@@ -28,17 +35,24 @@ export const processIO: CliIO = {
   stderr: process.stderr,
   onInterrupt(handler) {
     let count = 0;
-    const h = () => {
-      count++;
-      if (count > 1) process.exit(130);
-      handler();
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => {
+      const h = () => {
+        count++;
+        // A second signal quits at once (the run's lock is removed at exit; a checkpoint being
+        // written is left as a temporary directory that the next start removes).
+        if (count > 1) process.exit(SIGNAL_EXIT[signal]);
+        handler(signal);
+      };
+      process.on(signal, h);
+      return [signal, h] as const;
+    });
+    return () => {
+      for (const [signal, h] of handlers) process.off(signal, h);
     };
-    process.on('SIGINT', h);
-    return () => process.off('SIGINT', h);
   },
 };
 
-/** A user error: printed as `error: <message>` with exit code 1 (no stack trace). */
+/** A user error: printed as `error: <message>` with exit code 1 (2 for a usage error; no stack trace). */
 export class CliError extends Error {
   override readonly name = 'CliError';
   constructor(
@@ -49,14 +63,26 @@ export class CliError extends Error {
   }
 }
 
-export function intOption(name: string, min = 0) {
+/** A usage error (a bad command line): exit code 2. */
+export function usageError(message: string): CliError {
+  return new CliError(message, 2);
+}
+
+export function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
-      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${value}".`);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(
+        `${name} must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got "${value}".`,
+      );
     }
     return n;
   };
+}
+
+/** A `--seed` parser: an integer in [0, MAX_SEED], the same range in every command. */
+export function seedOption(name = '--seed') {
+  return intOption(name, 0, MAX_SEED);
 }
 
 export function positiveNumber(name: string) {
@@ -86,19 +112,24 @@ export function setPath(target: Record<string, unknown>, path: string, value: un
   });
 }
 
+/**
+ * `--set key=value`: the value is JSON, or a bare string when it does not look like JSON. A value
+ * that looks like JSON (an object, array, quoted string, number) but does not parse is an error
+ * naming the key, not a string passed on to fail later as a type error.
+ */
 export function parseSet(assignment: string): [string, unknown] {
   const eq = assignment.indexOf('=');
-  if (eq <= 0)
-    throw new CliError(`--set expects key=value (e.g. --set stage1.epochs=10), got "${assignment}"`);
+  if (eq <= 0) throw usageError(`--set expects key=value (e.g. --set stage1.epochs=10), got "${assignment}"`);
   const key = assignment.slice(0, eq).trim();
   const raw = assignment.slice(eq + 1);
-  let value: unknown = raw;
   try {
-    value = JSON.parse(raw);
-  } catch {
-    // a bare string
+    return [key, JSON.parse(raw)];
+  } catch (e) {
+    if (/^\s*([[{"]|-?\.?\d)/.test(raw)) {
+      throw usageError(`--set ${key}: ${JSON.stringify(raw)} is not valid JSON (${(e as Error).message})`);
+    }
+    return [key, raw];
   }
-  return [key, value];
 }
 
 /** Package versions, read from each package's package.json (best effort). */
@@ -118,6 +149,7 @@ export function packageVersions(): Record<string, string> {
     '@tsvae/layers',
     '@tsvae/datasets',
     '@tsvae/stages',
+    '@tsvae/metrics',
     '@tensorflow/tfjs-core',
     '@tensorflow/tfjs-layers',
     '@tensorflow/tfjs-backend-wasm',
@@ -170,7 +202,9 @@ export async function setupBackend(
 
 export async function loadPluginModules(specs: string[] | undefined, cwd: string): Promise<void> {
   if (!specs?.length) return;
-  await loadPlugins(specs.map((s) => (s.startsWith('.') || s.startsWith('/') ? resolve(cwd, s) : s)));
+  await loadPlugins(
+    specs.map((s) => (s.startsWith('.') || s.startsWith('/') ? pathToFileURL(resolve(cwd, s)).href : s)),
+  );
 }
 
 export const backendOption = () =>

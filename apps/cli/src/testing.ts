@@ -1,5 +1,5 @@
 /** Test helpers shared by the CLI's test files (not part of the public API). */
-import type { CliIO } from './common';
+import type { CliIO, StopSignal } from './common';
 
 /** An output stream that keeps what is written. */
 export class Capture {
@@ -11,17 +11,19 @@ export class Capture {
   }
 }
 
-/** Captured stdout / stderr; `interrupt` fires the interrupt handler as soon as it is installed. */
+/** Captured stdout / stderr; `interrupt` sends that signal (true: SIGINT) as soon as the handler is installed. */
 export function captureIO(
-  options: { interrupt?: boolean; tty?: boolean } = {},
+  options: { interrupt?: boolean | StopSignal; tty?: boolean } = {},
 ): CliIO & { stdout: Capture; stderr: Capture } {
+  const signal: StopSignal | null =
+    options.interrupt === true ? 'SIGINT' : options.interrupt ? options.interrupt : null;
   return {
     stdout: new Capture(options.tty ?? false),
     stderr: new Capture(),
-    ...(options.interrupt
+    ...(signal
       ? {
-          onInterrupt: (h: () => void) => {
-            h();
+          onInterrupt: (h: (s: StopSignal) => void) => {
+            h(signal);
             return () => {};
           },
         }
@@ -29,14 +31,23 @@ export function captureIO(
   };
 }
 
-/** `train` options of a run in about a second: the tiny plugins of @tsvae/stages on the cpu backend. */
-export const TINY_MODEL: readonly string[] = [
-  '--encoder',
-  'tiny-dense',
-  '--decoder',
-  'tiny-dense',
-  '--second-stage',
-  'tiny-mlp',
+/**
+ * `train` options of a run of the production models at test size, in seconds on the cpu backend:
+ * the `vae` stage 1 over small `infogan` networks and the `mlp` second stage, on 128 images of
+ * `tiny-manifold` (from `@tsvae/stages/testing`, which the caller registers or loads with
+ * `--plugins`).
+ */
+export const SMALL_MODEL: readonly string[] = [
+  '--dataset',
+  'tiny-manifold',
+  '--set',
+  'dataset.config={"size":128,"side":8}',
+  '--set',
+  'stage1.encoder.config={"convDims":[4,8],"fcDim":16}',
+  '--set',
+  'stage1.decoder.config={"convDims":[4,8],"fcDim":16}',
+  '--set',
+  'stage2.model.config={"width":16,"depth":2}',
   '--latent-dim',
   '4',
   '--batch-size',
@@ -45,10 +56,6 @@ export const TINY_MODEL: readonly string[] = [
   '2',
   '--stage2-epochs',
   '2',
-  '--set',
-  'dataset.config={"size":128}',
-  '--set',
-  'stage2.model.config.width=16',
   '--set',
   'samples.count=16',
   '--backend',

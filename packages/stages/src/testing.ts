@@ -362,3 +362,6 @@ export function smallRunConfig(overrides: Record<string, unknown> = {}): RunConf
     overrides,
   );
 }
+
+/** The tiny plugins under the name `tsvae --plugins @tsvae/stages/testing` loads. */
+export const plugins: readonly PluginDefinition[] = tinyPlugins;
