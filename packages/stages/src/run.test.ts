@@ -14,7 +14,7 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type Decoder,
@@ -200,7 +200,7 @@ describe('trainTwoStage', () => {
       const controller = new AbortController();
       let writes = 0;
       setBeforeRenameHook((tmp) => {
-        if (tmp.includes('ckpt-') && ++writes === n) controller.abort();
+        if (basename(tmp).startsWith('.ckpt-') && ++writes === n) controller.abort();
       });
       let aborts: number;
       try {
@@ -218,7 +218,7 @@ describe('trainTwoStage', () => {
     const dir = tempDir();
     let renames = 0;
     setBeforeRenameHook((tmp) => {
-      if (tmp.includes('ckpt-') && ++renames === 2) throw new Error('simulated crash');
+      if (basename(tmp).startsWith('.ckpt-') && ++renames === 2) throw new Error('simulated crash');
     });
     try {
       await expect(trainTwoStage({ runDir: dir, config: sweepConfig() })).rejects.toThrow('simulated crash');
@@ -242,7 +242,7 @@ describe('trainTwoStage', () => {
   it('resumes a run killed before its first checkpoint from the beginning', async () => {
     const dir = tempDir();
     setBeforeRenameHook((tmp) => {
-      if (tmp.includes('ckpt-')) throw new Error('simulated crash');
+      if (basename(tmp).startsWith('.ckpt-')) throw new Error('simulated crash');
     });
     try {
       await expect(trainTwoStage({ runDir: dir, config: sweepConfig() })).rejects.toThrow('simulated crash');

@@ -48,7 +48,7 @@ export class FsError extends Error {
       : cause instanceof Error
         ? cause.message
         : String(cause);
-    super(`cannot ${operation} ${path}: ${why}${detail ? `. ${detail}` : ''}`, { cause });
+    super(`cannot ${operation} ${path}: ${why}${detail ? `; ${detail}` : ''}`, { cause });
   }
 }
 

@@ -93,7 +93,7 @@ describe('atomic writes', () => {
       Object.assign(new Error('raw'), { code: 'ENOSPC' }),
       'keep ckpt-1',
     );
-    expect(enospc.message).toBe('cannot write /x/y: no space left on device (ENOSPC). keep ckpt-1');
+    expect(enospc.message).toBe('cannot write /x/y: no space left on device (ENOSPC); keep ckpt-1');
   });
 
   it('stale temporaries of dead processes are removed, live ones kept', () => {
