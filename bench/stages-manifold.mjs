@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tsvae/datasets';
-import { builtinStage1Factory, readMetrics, registerTinyPlugins, trainTwoStage } from '@tsvae/stages';
+import { RunDirectory, trainTwoStage } from '@tsvae/stages';
+import { registerTinyPlugins } from '@tsvae/stages/testing';
 
 const dataset = process.argv[2] ?? 'synthetic-sphere';
 const r = Number(process.argv[3] ?? 2);
@@ -22,7 +23,6 @@ const latentDim = 8;
 const t0 = performance.now();
 await trainTwoStage({
   runDir,
-  createStage1: builtinStage1Factory,
   config: {
     dataset: { name: dataset, config: { dim: 16, intrinsicDim: r, trainSize: 2048, testSize: 256 } },
     seed: 1,
@@ -41,7 +41,7 @@ await trainTwoStage({
     samples: { count: 16 },
   },
 });
-const m = readMetrics(runDir).filter((x) => x.stage === 'stage1');
+const m = new RunDirectory(runDir).readMetrics().filter((x) => x.stage === 'stage1');
 console.log(
   `${dataset}, intrinsic dimension r = ${r}, ambient d = 16, latent κ = ${latentDim}, ${epochs} epochs`,
 );

@@ -13,7 +13,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { main } from '@tsvae/cli';
-import { readMetrics } from '@tsvae/stages';
+import { RunDirectory } from '@tsvae/stages';
 import { PNG } from 'pngjs';
 
 const args = process.argv.slice(2);
@@ -38,7 +38,7 @@ if (code !== 0) {
 }
 
 const config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
-const metrics = readMetrics(runDir);
+const metrics = new RunDirectory(runDir).readMetrics();
 const lines = [];
 lines.push(`# Quick run: ${dataset}`, '');
 lines.push(`command: node tools/fashion-quick-run.mjs ${process.argv.slice(2).join(' ')}`);
