@@ -43,6 +43,25 @@ describe('FeatureClassifier (fast)', () => {
   });
 });
 
+describe('classifier seeds', () => {
+  it('seed 0 reproduces the initial weights like any seed; other seeds differ', async () => {
+    await tf.setBackend('cpu');
+    const x = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
+    const weights = async (seed: number) => {
+      const m = await trainClassifier(x, Int32Array.of(0, 1), { epochs: 0, seed });
+      const w = await m.weights.conv1.data();
+      const fc = await m.weights.fc2.data();
+      m.dispose();
+      return [Array.from(w), Array.from(fc)];
+    };
+    const a = await weights(0);
+    expect(await weights(0)).toEqual(a);
+    expect(a[0]?.some((v) => v !== 0)).toBe(true);
+    expect((await weights(1))[0]).not.toEqual(a[0]);
+    x.dispose();
+  });
+});
+
 describe.runIf(process.env.TSVAE_SLOW_TESTS)('classifier feature extractor on real MNIST (slow)', () => {
   let model: FeatureClassifier;
   const train = idx('train', 1500);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type FeatureExtractor } from '@tsvae/core';
+import { createRng, deriveSeed, type FeatureExtractor } from '@tsvae/core';
 import { type NpyArray, readNpz, writeNpz } from './npy';
 
 /**
@@ -29,6 +29,10 @@ export interface TrainClassifierOptions {
   readonly epochs?: number;
   readonly batchSize?: number;
   readonly learningRate?: number;
+  /**
+   * Seed of the initial weights and the shuffling (default 0; any seed, 0 included, reproduces):
+   * every draw is seeded by `deriveSeed(seed, purpose)`.
+   */
   readonly seed?: number;
   /** Called after every step with the batch loss. */
   readonly onProgress?: (p: { readonly step: number; readonly steps: number; readonly loss: number }) => void;
@@ -36,19 +40,21 @@ export interface TrainClassifierOptions {
 
 const NAMES = ['conv1', 'b1', 'conv2', 'b2', 'fc1', 'bf1', 'fc2', 'bf2'] as const;
 
+/** He-normal weights, each seeded by `deriveSeed(seed, 'classifier-init', <weight name>)`. */
 function initWeights(classes: number, seed: number): ClassifierWeights {
-  const rng = createRng(seed);
-  const he = (shape: number[], fanIn: number): tf.Variable =>
-    tf.variable(tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', rng.seed()));
+  const he = (name: string, shape: number[], fanIn: number): tf.Variable =>
+    tf.variable(
+      tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', deriveSeed(seed, 'classifier-init', name)),
+    );
   const zeros = (n: number): tf.Variable => tf.variable(tf.zeros([n]));
   return {
-    conv1: he([5, 5, 1, 16], 25),
+    conv1: he('conv1', [5, 5, 1, 16], 25),
     b1: zeros(16),
-    conv2: he([3, 3, 16, 32], 144),
+    conv2: he('conv2', [3, 3, 16, 32], 144),
     b2: zeros(32),
-    fc1: he([7 * 7 * 32, CLASSIFIER_FEATURE_DIM], 7 * 7 * 32),
+    fc1: he('fc1', [7 * 7 * 32, CLASSIFIER_FEATURE_DIM], 7 * 7 * 32),
     bf1: zeros(CLASSIFIER_FEATURE_DIM),
-    fc2: he([CLASSIFIER_FEATURE_DIM, classes], CLASSIFIER_FEATURE_DIM),
+    fc2: he('fc2', [CLASSIFIER_FEATURE_DIM, classes], CLASSIFIER_FEATURE_DIM),
     bf2: zeros(classes),
   };
 }
@@ -170,7 +176,7 @@ export async function trainClassifier(
   const seed = options.seed ?? 0;
   const w = initWeights(classes, seed);
   const opt = tf.train.adam(options.learningRate ?? 1e-3);
-  const rng = createRng(seed + 1);
+  const rng = createRng(deriveSeed(seed, 'classifier-shuffle'));
   const n = images.shape[0];
   const steps = epochs * Math.ceil(n / bs);
   let step = 0;

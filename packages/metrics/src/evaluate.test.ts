@@ -3,9 +3,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   createRng,
   type DataSplit,
+  deriveSeed,
   type FeatureExtractor,
   type Generator,
   type ImageShape,
+  MAX_SEED,
 } from '@tsvae/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateGenerators, generatorFeatures, prepareGenerated, splitFeatures } from './evaluate';
@@ -186,6 +188,46 @@ describe('evaluateGenerators', () => {
     const real = await splitFeatures(flat, ref);
     const fake = await generatorFeatures(flat, noise, 200, { seed: 11, batchSize: 64 });
     expect(fids[0]).toBeCloseTo(fidFromFeatures(real, fake, D).fid, 8);
+  });
+
+  it('trial t of a multi-trial run equals a one-trial run with seed + t (seed 0 included)', async () => {
+    const opts = {
+      generators: { noise },
+      reference: ref,
+      extractors: [flat],
+      count: 100,
+      batchSize: 32,
+      kid: { subsets: 4, subsetSize: 40 },
+    } as const;
+    const [many] = await evaluateGenerators({ ...opts, trials: 3, seed: 0 });
+    for (const t of [0, 1, 2]) {
+      const [one] = await evaluateGenerators({ ...opts, seed: t });
+      expect(many?.trials[t]).toEqual(one?.trials[0]);
+    }
+    const [again] = await evaluateGenerators({ ...opts, trials: 3, seed: 0 });
+    expect(again?.trials).toEqual(many?.trials);
+    await expect(evaluateGenerators({ ...opts, trials: 2, seed: MAX_SEED })).rejects.toThrow(
+      /seed \+ trials - 1 \(the last trial's seed\) must be an integer in \[0, 2147483647\]/,
+    );
+    await expect(evaluateGenerators({ ...opts, seed: -1 })).rejects.toThrow(/seed must be an integer/);
+  });
+
+  it("draws batch i with deriveSeed(seed, 'generator-batch', i): never 0, seed 0 reproducible", async () => {
+    const seen: number[] = [];
+    const recording: Generator = {
+      ...noise,
+      async generate(n, options) {
+        seen.push(options?.seed ?? Number.NaN);
+        return noise.generate(n, options);
+      },
+    };
+    const a = await generatorFeatures(flat, recording, 100, { seed: 0, batchSize: 32 });
+    expect(seen).toEqual([0, 1, 2, 3].map((i) => deriveSeed(0, 'generator-batch', i)));
+    expect(seen).not.toContain(0);
+    const b = await generatorFeatures(flat, recording, 100, { seed: 0, batchSize: 32 });
+    expect(b).toEqual(a);
+    const c = await generatorFeatures(flat, recording, 100, { seed: 1, batchSize: 32 });
+    expect(c).not.toEqual(a);
   });
 
   it('evaluates every generator under every extractor, reports progress, and leaks no tensors', async () => {

@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type DataSplit, type FeatureExtractor, type Generator, toTensor } from '@tsvae/core';
+import {
+  type DataSplit,
+  deriveSeed,
+  type FeatureExtractor,
+  type Generator,
+  MAX_SEED,
+  toTensor,
+} from '@tsvae/core';
 import { fidFromFeatures, frechetDistance, preferLowRank } from './fid';
 import { type KidOptions, kernelInceptionDistance } from './kid';
 import { computeStatistics, type FeatureStatistics } from './stats';
@@ -29,7 +36,11 @@ export interface FeatureOptions {
 
 /** Options of {@link generatorFeatures}. */
 export interface GeneratedFeatureOptions extends FeatureOptions {
-  /** Seed of the draws (default 0); every batch gets its own seed derived from it. */
+  /**
+   * Seed of the draws (default 0; an integer in [0, MAX_SEED], 0 included): batch `i` is drawn
+   * with seed `deriveSeed(seed, 'generator-batch', i)` (never 0, which tfjs would read as "no
+   * seed").
+   */
   readonly seed?: number;
   /**
    * Round generated images to uint8 levels (`round(255 x) / 255`, clipped to [0, 1]) before the
@@ -45,6 +56,12 @@ export interface GeneratedFeatureOptions extends FeatureOptions {
 
 function checkCount(name: string, n: number): void {
   if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer, got ${n}`);
+}
+
+function checkSeed(name: string, seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new RangeError(`${name} must be an integer in [0, ${MAX_SEED}], got ${seed}`);
+  }
 }
 
 async function collect(
@@ -102,7 +119,11 @@ export async function splitFeatures(
   );
 }
 
-/** Quantises and/or min-max normalises generated images (see {@link GeneratedFeatureOptions}). */
+/**
+ * Quantises and/or min-max normalises generated images (see {@link GeneratedFeatureOptions}): the
+ * one place tsvae does either. Extractors (the FID Inception network included) take their input
+ * as it comes, so every extractor sees the same prepared images.
+ */
 export function prepareGenerated(
   images: tf.Tensor4D,
   options: { readonly quantize?: boolean; readonly minMaxNormalize?: boolean } = {},
@@ -121,7 +142,8 @@ export function prepareGenerated(
 
 /**
  * Features of `count` images drawn from a generator, a batch at a time (never all images at
- * once), row-major `[count, dim]`. Batch `i` is drawn with a seed derived from `seed` and `i`.
+ * once), row-major `[count, dim]`. Batch `i` is drawn with seed
+ * `deriveSeed(seed, 'generator-batch', i)`, then goes through {@link prepareGenerated}.
  */
 export async function generatorFeatures(
   extractor: FeatureExtractor,
@@ -130,11 +152,13 @@ export async function generatorFeatures(
   options: GeneratedFeatureOptions = {},
 ): Promise<Float32Array> {
   checkCount('count', count);
-  const seeds = createRng(options.seed ?? 0);
-  return collect(extractor, count, options, async (_start, size) => {
+  const seed = options.seed ?? 0;
+  checkSeed('seed', seed);
+  const bs = options.batchSize ?? 500;
+  return collect(extractor, count, options, async (start, size) => {
     const raw = await generator.generate(size, {
-      seed: seeds.nextInt(2 ** 31 - 1),
-      batchSize: options.batchSize ?? 500,
+      seed: deriveSeed(seed, 'generator-batch', Math.floor(start / bs)),
+      batchSize: bs,
     });
     if (raw.shape[0] !== size) {
       raw.dispose();
@@ -205,7 +229,12 @@ export interface EvaluateOptions {
   readonly referenceCount?: number;
   /** Trials, each with fresh samples (seed `seed + trial`); default 1. The paper reports 10. */
   readonly trials?: number;
-  /** Default 0. */
+  /**
+   * Seed of trial 0 (default 0; 0 reproduces like any other). Trial `t` uses seed `seed + t` for
+   * everything it draws (samples: see {@link GeneratedFeatureOptions.seed}; KID subsets:
+   * {@link KidOptions.seed}), so trial `t` of a multi-trial run equals a one-trial run with
+   * `seed: seed + t`. `seed + trials - 1` must not exceed `MAX_SEED`.
+   */
   readonly seed?: number;
   /** Images per generate / extract call (default 500). */
   readonly batchSize?: number;
@@ -214,7 +243,7 @@ export interface EvaluateOptions {
   /** See {@link GeneratedFeatureOptions.minMaxNormalize} (default false). */
   readonly minMaxNormalize?: boolean;
   /**
-   * KID options (default 100 subsets of 1000, seeded by `seed + trial`, subset size clamped to
+   * KID options (default 100 subsets of 1000, seeded by the trial's seed, subset size clamped to
    * the sample counts), or `false` to skip KID.
    */
   readonly kid?: Omit<KidOptions, 'seed'> | false;
@@ -259,6 +288,8 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
   const trials = options.trials ?? 1;
   checkCount('trials', trials);
   const seed = options.seed ?? 0;
+  checkSeed('seed', seed);
+  checkSeed(`seed + trials - 1 (the last trial's seed)`, seed + trials - 1);
   const kidOpts = options.kid === false ? null : (options.kid ?? {});
   const common = {
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),

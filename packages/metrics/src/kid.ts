@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng } from '@tsvae/core';
+import { createRng, deriveSeed } from '@tsvae/core';
 import { dot } from './linalg';
 import type { FeatureRows } from './stats';
 
@@ -9,7 +9,7 @@ export interface KidOptions {
   readonly subsets?: number;
   /** Subset size m, drawn without replacement from each set (default 1000). */
   readonly subsetSize?: number;
-  /** Seed of the subset sampling (default 0). */
+  /** Seed of the subset sampling (default 0): the stream is `createRng(deriveSeed(seed, 'kid-subsets'))`. */
   readonly seed?: number;
   /**
    * Where the Gram matrices are computed: `float64` (exact, JS) or `tfjs` (float32 `matMul` on
@@ -153,7 +153,7 @@ export function kernelInceptionDistance(
   }
   const gramOpt = options.gram ?? 'auto';
   const gram = gramOpt === 'auto' ? (m * m * dim <= 2 ** 26 ? 'float64' : 'tfjs') : gramOpt;
-  const rng = createRng(options.seed ?? 0);
+  const rng = createRng(deriveSeed(options.seed ?? 0, 'kid-subsets'));
   const next = (bound: number): number => rng.nextInt(bound);
   const values = new Float64Array(subsets);
   for (let s = 0; s < subsets; s++) {

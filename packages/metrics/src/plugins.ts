@@ -8,6 +8,7 @@ import {
   definePlugin,
   type FeatureExtractor,
   getRegistry,
+  MAX_SEED,
   type PluginDefinition,
   z,
 } from '@tsvae/core';
@@ -99,7 +100,8 @@ const classifierSchema = z.object({
   epochs: z.number().int().positive().default(2),
   /** Train on the first `trainSize` training images (default all). */
   trainSize: z.number().int().positive().optional(),
-  seed: z.number().int().default(0),
+  /** Seed of the classifier's training (any integer in [0, MAX_SEED]; 0 reproduces too). */
+  seed: z.number().int().min(0).max(MAX_SEED).default(0),
 });
 
 /**
