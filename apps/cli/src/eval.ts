@@ -4,9 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
 import { create, type DataSplit, type FeatureExtractor, getRegistry, type Logger } from '@tsvae/core';
-import { writeFileAtomic, writeJsonAtomic } from '@tsvae/core/node';
+import { cacheDir, writeFileAtomic, writeJsonAtomic } from '@tsvae/core/node';
 import {
-  defaultCacheDir,
   type EvaluationProgress,
   evaluateGenerators,
   FID_WEIGHTS_URL,
@@ -111,7 +110,7 @@ function localInceptionWeights(o: EvalOpts, cwd: string): string | undefined {
     if (!existsSync(p)) throw new CliError(`TSVAE_FID_WEIGHTS=${env}: no such file (${p})`);
     return p;
   }
-  const cached = join(o.cacheDir ? resolve(cwd, o.cacheDir) : defaultCacheDir(), FID_WEIGHTS_FILE);
+  const cached = join(cacheDir(o.cacheDir ? resolve(cwd, o.cacheDir) : undefined), FID_WEIGHTS_FILE);
   return existsSync(cached) ? cached : undefined;
 }
 
@@ -377,7 +376,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
     const references = new Map<string, ReferenceRecord>();
     const perImage = reference.shape[0] * reference.shape[1] * reference.shape[2];
     const refData = reference.data.subarray(0, referenceCount * perImage);
-    const cacheRoot = o.cacheDir ? resolve(cwd, o.cacheDir) : defaultCacheDir();
+    const cacheRoot = cacheDir(o.cacheDir ? resolve(cwd, o.cacheDir) : undefined);
     const referenceFeatures = o.referenceCache
       ? referenceCache(
           join(cacheRoot, 'metrics', 'reference'),

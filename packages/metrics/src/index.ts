@@ -77,17 +77,13 @@ export {
   type TorchTensor,
 } from './torch-checkpoint';
 export {
-  type DownloadOptions,
-  type DownloadProgress,
-  defaultCacheDir,
-  downloadVerified,
+  FID_WEIGHTS_FILE,
   FID_WEIGHTS_SHA256_PREFIX,
   FID_WEIGHTS_URL,
   type LoadWeightsOptions,
   loadConvertedParams,
   loadInceptionParams,
   saveConvertedParams,
-  sha256File,
   WeightsDownloadError,
 } from './weights';
 

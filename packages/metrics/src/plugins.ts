@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   create,
@@ -12,9 +11,10 @@ import {
   type PluginDefinition,
   z,
 } from '@tsvae/core';
+import { cacheDir, hashBytes, writeFileAtomic } from '@tsvae/core/node';
 import { ClassifierFeatureExtractor, FeatureClassifier, trainClassifier } from './classifier';
 import { FidInception, LOGITS_DIM, POOL3_DIM, type PreprocessOptions } from './inception';
-import { defaultCacheDir, loadInceptionParams } from './weights';
+import { loadInceptionParams } from './weights';
 
 /** Options of {@link InceptionFeatureExtractor}. */
 export interface InceptionExtractorOptions extends PreprocessOptions {
@@ -76,7 +76,9 @@ export const inceptionFidPlugin: PluginDefinition<'feature-extractor', typeof in
         ...(config.url !== undefined ? { url: config.url } : {}),
         ...(config.sha256 !== undefined ? { sha256: config.sha256 } : {}),
         ...(config.cacheDir !== undefined ? { cacheDir: config.cacheDir } : {}),
-        onProgress: (p) => context.logger.debug('downloading FID Inception weights', { ...p }),
+        onProgress: (done, total) =>
+          context.logger.debug('downloading FID Inception weights', { done, total }),
+        logger: context.logger,
       });
       return new InceptionFeatureExtractor(new FidInception(params), {
         resize: config.resize,
@@ -117,12 +119,10 @@ export function defaultClassifierPath(config: {
   readonly trainSize?: number | undefined;
 }): string {
   const dc = config.datasetConfig ?? {};
-  const hash = Object.keys(dc).length
-    ? `-${createHash('sha256').update(stableJson(dc)).digest('hex').slice(0, 8)}`
-    : '';
+  const hash = Object.keys(dc).length ? `-${hashBytes(stableJson(dc)).slice(0, 8)}` : '';
   const n = config.trainSize === undefined ? '' : `-n${config.trainSize}`;
   return join(
-    config.cacheDir ?? defaultCacheDir(),
+    cacheDir(config.cacheDir),
     'metrics',
     `classifier-${config.dataset}${hash}-s${config.seed}-e${config.epochs}${n}.npz`,
   );
@@ -176,9 +176,7 @@ export const classifierPlugin: PluginDefinition<'feature-extractor', typeof clas
         },
       });
       images.dispose();
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(`${path}.part`, await model.save());
-      await rename(`${path}.part`, path);
+      writeFileAtomic(path, await model.save());
       context.logger.info('saved feature classifier', { path });
     }
     return new ClassifierFeatureExtractor(model, { name: `classifier-${config.dataset}` });

@@ -1,17 +1,32 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRng } from '@tsvae/core';
+import { DownloadError, hashFile } from '@tsvae/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeRealData } from '../../../test/real-data';
-import { paramsFromStateDict } from './inception';
+import {
+  type InceptionParams,
+  inceptionConvSpecs,
+  LOGITS_DIM,
+  POOL3_DIM,
+  paramsFromStateDict,
+} from './inception';
 import { seededWeightsPath, seededWeightsRequirement } from './testing';
-import { readTorchCheckpoint } from './torch-checkpoint';
-import { downloadVerified, loadInceptionParams, sha256File, WeightsDownloadError } from './weights';
+import { readTorchCheckpoint, TorchCheckpointError } from './torch-checkpoint';
+import {
+  loadConvertedParams,
+  loadInceptionParams,
+  saveConvertedParams,
+  WeightsDownloadError,
+} from './weights';
 
 let server: Server;
 let base = '';
+/** Requests the server answered, by path (a reused file makes none). */
+const requests: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'tsvae-weights-'));
 const payload = new Uint8Array(300_000).map((_, i) => (i * 31) % 251);
 const payloadSha = createHash('sha256').update(payload).digest('hex');
@@ -19,7 +34,8 @@ const seeded = seededWeightsPath();
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    if (req.url === '/small.bin') {
+    requests.push(req.url ?? '');
+    if (req.url === '/small.bin' || req.url === '/weights/not-a-checkpoint.pth') {
       res.writeHead(200, { 'content-length': String(payload.length) });
       res.end(payload);
     } else if (req.url === '/pt_inception-seeded.pth' && seeded) {
@@ -41,47 +57,117 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('downloadVerified', () => {
-  it('downloads with progress and a sha256 prefix check', async () => {
-    const seen: number[] = [];
-    const dest = join(dir, 'a', 'small.bin');
-    const digest = await downloadVerified(`${base}/small.bin`, dest, {
-      sha256: payloadSha.slice(0, 8),
-      onProgress: (p) => seen.push(p.loaded),
-    });
-    expect(digest).toBe(payloadSha);
-    expect(seen.at(-1)).toBe(payload.length);
+describe('loadInceptionParams downloads with @tsvae/core/node over loopback', () => {
+  const url = () => `${base}/weights/not-a-checkpoint.pth`;
+
+  it('downloads into the cache with progress and a sha256 prefix check, then reads the .pth', async () => {
+    const cacheDir = join(dir, 'dl');
+    const seen: [number, number][] = [];
+    // The payload is no checkpoint: the download succeeds, the parse after it fails.
+    await expect(
+      loadInceptionParams({
+        url: url(),
+        sha256: payloadSha.slice(0, 8),
+        cacheDir,
+        onProgress: (done, total) => seen.push([done, total]),
+      }),
+    ).rejects.toThrow(TorchCheckpointError);
+    const dest = join(cacheDir, 'not-a-checkpoint.pth');
     expect(new Uint8Array(readFileSync(dest))).toEqual(payload);
-    expect(await sha256File(dest)).toBe(payloadSha);
+    expect(await hashFile(dest)).toBe(payloadSha);
+    expect(seen.at(-1)).toEqual([payload.length, payload.length]);
+    expect(existsSync(`${dest}.part`)).toBe(false);
+
+    // A copy that verifies is reused without a request; a corrupt one is downloaded again.
+    const before = requests.length;
+    await expect(loadInceptionParams({ url: url(), sha256: payloadSha, cacheDir })).rejects.toThrow(
+      TorchCheckpointError,
+    );
+    expect(requests.length).toBe(before);
+    writeFileSync(dest, 'garbage');
+    await expect(loadInceptionParams({ url: url(), sha256: payloadSha, cacheDir })).rejects.toThrow(
+      TorchCheckpointError,
+    );
+    expect(requests.length).toBe(before + 1);
+    expect(await hashFile(dest)).toBe(payloadSha);
   });
 
-  it('rejects a checksum mismatch and leaves no file', async () => {
-    const dest = join(dir, 'bad.bin');
-    await expect(downloadVerified(`${base}/small.bin`, dest, { sha256: '6726825d' })).rejects.toThrow(
-      /checksum mismatch.*6726825d/,
+  it('rejects a checksum mismatch with a DownloadError naming both digests and leaves no file', async () => {
+    const cacheDir = join(dir, 'bad');
+    const err = await loadInceptionParams({ url: url(), sha256: '6726825d', cacheDir }).catch((e) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect((err as Error).message).toMatch(
+      new RegExp(`sha256 mismatch: expected 6726825d, got ${payloadSha}`),
     );
-    expect(existsSync(dest)).toBe(false);
+    expect(existsSync(join(cacheDir, 'not-a-checkpoint.pth'))).toBe(false);
+    expect(existsSync(join(cacheDir, 'not-a-checkpoint.pth.part'))).toBe(false);
   });
 
-  it('reports HTTP errors', async () => {
-    await expect(downloadVerified(`${base}/missing.bin`, join(dir, 'm.bin'))).rejects.toThrow(
-      WeightsDownloadError,
-    );
+  it('reports HTTP errors with the URL', async () => {
+    await expect(
+      loadInceptionParams({ url: `${base}/missing.pth`, sha256: payloadSha, cacheDir: join(dir, 'm') }),
+    ).rejects.toThrow(new RegExp(`Download of ${base}/missing.pth failed: HTTP 404`));
   });
 
   it('checks a local .pth against an expected hash', async () => {
     const p = join(dir, 'x.pth');
     writeFileSync(p, payload);
     await expect(loadInceptionParams({ path: p, sha256: '00000000', cacheDir: dir })).rejects.toThrow(
-      /checksum/,
+      WeightsDownloadError,
     );
+  });
+});
+
+/** Parameters of the right shapes with seeded values (no weights file needed). */
+function fakeParams(seed: number): InceptionParams {
+  const rng = createRng(seed);
+  const fill = (n: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = rng.next() - 0.5;
+    return a;
+  };
+  const convs = new Map<string, { filter: Float32Array; bias: Float32Array }>();
+  for (const s of inceptionConvSpecs()) {
+    convs.set(s.name, { filter: fill(s.kh * s.kw * s.inC * s.outC), bias: fill(s.outC) });
+  }
+  return { convs, fcWeight: fill(POOL3_DIM * LOGITS_DIM), fcBias: fill(LOGITS_DIM) };
+}
+
+/** Bit-identical float arrays (a byte comparison: element-wise matchers are slow at 24M values). */
+const same = (x: Float32Array | undefined, y: Float32Array): boolean =>
+  x !== undefined &&
+  Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+
+describe('converted copy', () => {
+  it('is written atomically as a directory and reads back exactly; a second save replaces it', async () => {
+    const parent = join(dir, 'converted');
+    const target = join(parent, 'fid-inception-0123456789abcdef');
+    const a = fakeParams(1);
+    await saveConvertedParams(target, a, 'a'.repeat(64));
+    expect(readdirSync(parent)).toEqual(['fid-inception-0123456789abcdef']);
+    expect(readdirSync(target).sort()).toEqual(['manifest.json', 'weights.bin']);
+    const back = await loadConvertedParams(target);
+    expect(back.convs.size).toBe(a.convs.size);
+    for (const [k, v] of a.convs) {
+      expect(same(back.convs.get(k)?.filter, v.filter), k).toBe(true);
+      expect(same(back.convs.get(k)?.bias, v.bias), k).toBe(true);
+    }
+    expect(same(back.fcWeight, a.fcWeight)).toBe(true);
+    expect(same(back.fcBias, a.fcBias)).toBe(true);
+    const b = fakeParams(2);
+    await saveConvertedParams(target, b, 'b'.repeat(64));
+    const again = await loadConvertedParams(target);
+    expect(same(again.fcWeight, b.fcWeight)).toBe(true);
+    expect(same(again.fcWeight, a.fcWeight)).toBe(false);
+    // No temporary directory is left beside it.
+    expect(readdirSync(parent)).toEqual(['fid-inception-0123456789abcdef']);
   });
 });
 
 describeRealData('loadInceptionParams with the seeded .pth', seededWeightsRequirement(), () => {
   it('downloads, converts, caches, and reloads the converted copy identically', async () => {
     const cacheDir = join(dir, 'cache');
-    const sha = await sha256File(seeded as string);
+    const sha = await hashFile(seeded as string);
     const p1 = await loadInceptionParams({
       url: `${base}/pt_inception-seeded.pth`,
       sha256: sha.slice(0, 8),

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { type Logger, silentLogger } from '@tsvae/core';
+import { cacheDir, digestMatches, download, hashFile, writeDirectoryAtomic } from '@tsvae/core/node';
 import {
   type InceptionParams,
   inceptionConvSpecs,
@@ -17,89 +17,15 @@ export const FID_WEIGHTS_URL =
   'https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth';
 /** First hex digits of the sha256 of the canonical file (torch.hub's `check_hash` convention). */
 export const FID_WEIGHTS_SHA256_PREFIX = '6726825d';
-
-/** Error for downloads and cache problems. */
-export class WeightsDownloadError extends Error {
-  override readonly name = 'WeightsDownloadError';
-}
-
-/** Progress of a download, in bytes (`total` is 0 when the server sends no length). */
-export interface DownloadProgress {
-  readonly loaded: number;
-  readonly total: number;
-}
-
-/** The cache directory: `$TSVAE_CACHE`, else `~/.cache/tsvae`. */
-export function defaultCacheDir(): string {
-  return process.env.TSVAE_CACHE ?? join(homedir(), '.cache', 'tsvae');
-}
-
-/** Hex sha256 of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-/** Options of {@link downloadVerified}. */
-export interface DownloadOptions {
-  /** Expected sha256 (full hex or a prefix of it); mismatch deletes the file and throws. */
-  readonly sha256?: string;
-  readonly onProgress?: (progress: DownloadProgress) => void;
-  /** Injected fetch (defaults to the global one). */
-  readonly fetch?: typeof fetch;
-}
+/** File name of the canonical weights, as downloaded into the cache directory. */
+export const FID_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth';
 
 /**
- * Downloads `url` to `dest` atomically (temporary file, then rename), hashing on the fly and
- * verifying `sha256` when given. Returns the hex sha256.
+ * A weights file that fails its checksum. Downloads themselves fail with `@tsvae/core/node`'s
+ * `DownloadError` (which names the URL, the expected and the actual digest).
  */
-export async function downloadVerified(
-  url: string,
-  dest: string,
-  options: DownloadOptions = {},
-): Promise<string> {
-  const doFetch = options.fetch ?? fetch;
-  let res: Response;
-  try {
-    res = await doFetch(url);
-  } catch (e) {
-    throw new WeightsDownloadError(`cannot download ${url}: ${(e as Error).message}`);
-  }
-  if (!res.ok || !res.body) throw new WeightsDownloadError(`cannot download ${url}: HTTP ${res.status}`);
-  const total = Number(res.headers.get('content-length') ?? 0);
-  await mkdir(join(dest, '..'), { recursive: true });
-  const tmp = `${dest}.${process.pid}.part`;
-  const out = createWriteStream(tmp);
-  const hash = createHash('sha256');
-  let loaded = 0;
-  try {
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      hash.update(value);
-      loaded += value.byteLength;
-      if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
-      options.onProgress?.({ loaded, total });
-    }
-    await new Promise<void>((resolve, reject) =>
-      out.end((err?: Error | null) => (err ? reject(err) : resolve())),
-    );
-  } catch (e) {
-    out.destroy();
-    await rm(tmp, { force: true });
-    throw new WeightsDownloadError(`download of ${url} failed: ${(e as Error).message}`);
-  }
-  const digest = hash.digest('hex');
-  if (options.sha256 && !digest.startsWith(options.sha256.toLowerCase())) {
-    await rm(tmp, { force: true });
-    throw new WeightsDownloadError(
-      `checksum mismatch for ${url}: sha256 ${digest} does not start with ${options.sha256}`,
-    );
-  }
-  await rename(tmp, dest);
-  return digest;
+export class WeightsDownloadError extends Error {
+  override readonly name = 'WeightsDownloadError';
 }
 
 /** Options of {@link loadInceptionParams}. */
@@ -110,12 +36,14 @@ export interface LoadWeightsOptions {
   readonly url?: string;
   /** Expected sha256 (prefix) of the `.pth`; default {@link FID_WEIGHTS_SHA256_PREFIX} for downloads, none for local paths. */
   readonly sha256?: string;
-  /** Cache directory (default {@link defaultCacheDir}). */
+  /** Cache directory (default: `@tsvae/core/node`'s `cacheDir()`: `$TSVAE_CACHE`, ...). */
   readonly cacheDir?: string;
   /** Skip writing / reading the converted copy. */
   readonly noConvertedCache?: boolean;
-  readonly onProgress?: (progress: DownloadProgress) => void;
-  readonly fetch?: typeof fetch;
+  /** Download progress in bytes (`total` is 0 when the server sends no length). */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Receives the downloader's warnings (interrupted transfers, an invalid existing file). */
+  readonly logger?: Logger;
 }
 
 interface ManifestEntry {
@@ -144,7 +72,11 @@ function manifestEntries(): ManifestEntry[] {
   return out;
 }
 
-/** Writes {@link InceptionParams} as `manifest.json` + `weights.bin` (tf.io weights layout). */
+/**
+ * Writes {@link InceptionParams} as directory `dir` holding `manifest.json` + `weights.bin`
+ * (tf.io weights layout), atomically (`@tsvae/core/node`'s `writeDirectoryAtomic`): a reader sees
+ * no directory or a complete one. An existing `dir` is replaced.
+ */
 export async function saveConvertedParams(
   dir: string,
   params: InceptionParams,
@@ -170,11 +102,12 @@ export async function saveConvertedParams(
     sourceSha256,
     weightsManifest: [{ paths: ['weights.bin'], weights: entries }],
   };
-  await mkdir(dir, { recursive: true });
-  const tmp = `${dir}/weights.bin.${process.pid}.part`;
-  await writeFile(tmp, new Uint8Array(bin.buffer));
-  await rename(tmp, join(dir, 'weights.bin'));
-  await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest)}\n`);
+  // writeDirectoryAtomic publishes a new directory; an old (or incomplete) copy goes first.
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  writeDirectoryAtomic(dir, {
+    'weights.bin': new Uint8Array(bin.buffer),
+    'manifest.json': `${JSON.stringify(manifest)}\n`,
+  });
 }
 
 /** Reads a converted copy written by {@link saveConvertedParams}. */
@@ -212,23 +145,24 @@ export async function loadConvertedParams(dir: string): Promise<InceptionParams>
  * The converted copy is keyed by the first 16 hex digits of the `.pth`'s sha256.
  */
 export async function loadInceptionParams(options: LoadWeightsOptions = {}): Promise<InceptionParams> {
-  const cache = options.cacheDir ?? defaultCacheDir();
+  const cache = cacheDir(options.cacheDir);
   let pth = options.path;
   let expected = options.sha256;
   if (!pth) {
     const url = options.url ?? FID_WEIGHTS_URL;
     expected ??= FID_WEIGHTS_SHA256_PREFIX;
     pth = join(cache, basename(new URL(url).pathname));
-    if (!existsSync(pth)) {
-      await downloadVerified(url, pth, {
-        sha256: expected,
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        ...(options.fetch ? { fetch: options.fetch } : {}),
-      });
-    }
+    // Reuses a copy that verifies; replaces a corrupt one (resumable, sha256-checked).
+    await download({
+      url,
+      dest: pth,
+      sha256: expected,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      logger: options.logger ?? silentLogger,
+    });
   }
-  const digest = await sha256File(pth);
-  if (expected && !digest.startsWith(expected.toLowerCase())) {
+  const digest = await hashFile(pth);
+  if (expected && !digestMatches(digest, expected)) {
     throw new WeightsDownloadError(
       `checksum mismatch for ${pth}: sha256 ${digest} does not start with ${expected}`,
     );
@@ -238,6 +172,13 @@ export async function loadInceptionParams(options: LoadWeightsOptions = {}): Pro
     return loadConvertedParams(convertedDir);
   }
   const params = paramsFromStateDict(readTorchCheckpoint(new Uint8Array(await readFile(pth))));
-  if (!options.noConvertedCache) await saveConvertedParams(convertedDir, params, digest);
+  if (!options.noConvertedCache) {
+    try {
+      await saveConvertedParams(convertedDir, params, digest);
+    } catch (e) {
+      // Another process may have published the same copy first; anything else is a real error.
+      if (!existsSync(join(convertedDir, 'manifest.json'))) throw e;
+    }
+  }
   return params;
 }
