@@ -52,33 +52,31 @@ describe('preprocessImages', () => {
     await tf.setBackend('cpu');
   });
 
-  it('replicates grayscale, quantises, scales per mode', () => {
+  it('replicates grayscale and scales per mode, using values as they are (no quantisation here)', () => {
     const gray = tf.tensor4d([0.2, 0.2, 0.2, 0.2], [1, 2, 2, 1]);
     const tf1 = preprocessImages(gray, { resize: 'tf1-legacy' });
     expect(tf1.shape).toEqual([1, 299, 299, 3]);
-    // round(0.2 * 255) = 51 -> (51 - 128) / 128
+    // 0.2 * 255 = 51 -> (51 - 128) / 128
     expect(tf1.dataSync()[12345]).toBeCloseTo((51 - 128) / 128, 6);
-    const pt = preprocessImages(gray, { resize: 'pytorch-fid', quantize: false });
+    const pt = preprocessImages(gray, { resize: 'pytorch-fid' });
     expect(pt.dataSync()[777]).toBeCloseTo(2 * 0.2 - 1, 6);
     const bytes = preprocessImages(tf.tensor4d([51, 51, 51, 51], [1, 2, 2, 1], 'int32'), {
       resize: 'tf1-legacy',
     });
     expect(bytes.dataSync()[5]).toBeCloseTo((51 - 128) / 128, 6);
-    const mm = preprocessImages(tf.tensor4d([0.25, 0.5, 0.5, 0.75], [1, 2, 2, 1]), {
-      resize: 'pytorch-fid',
-      minMaxNormalize: true,
-    });
-    const d = Array.from(mm.dataSync());
-    expect(d.reduce((m, v) => Math.min(m, v), 1)).toBeCloseTo(-1, 6);
-    expect(d.reduce((m, v) => Math.max(m, v), -1)).toBeCloseTo(1, 6);
-    tf.dispose([gray, tf1, pt, bytes, mm]);
+    // Between uint8 levels: 0.3001 * 255 = 76.5255 stays unrounded (prepareGenerated quantises, once).
+    const between = tf.tensor4d([0.3001, 0.3001, 0.3001, 0.3001], [1, 2, 2, 1]);
+    const raw = preprocessImages(between, { resize: 'tf1-legacy' });
+    expect(raw.dataSync()[42]).toBeCloseTo((0.3001 * 255 - 128) / 128, 6);
+    expect(Math.abs((raw.dataSync()[42] as number) - (77 - 128) / 128)).toBeGreaterThan(1e-3);
+    tf.dispose([gray, tf1, pt, bytes, between, raw]);
   });
 
   it('tf1-legacy is TF1 bilinear without half-pixel centres; pytorch-fid uses half-pixel centres', () => {
     // A 1 x 2 ramp: TF1 samples src = dst * 2/299 (left-aligned); half-pixel is symmetric.
     const ramp = tf.tensor4d([0, 1, 0, 1, 0, 1], [1, 1, 2, 3]);
-    const a = preprocessImages(ramp, { resize: 'tf1-legacy', quantize: false }).dataSync();
-    const b = preprocessImages(ramp, { resize: 'pytorch-fid', quantize: false }).dataSync();
+    const a = preprocessImages(ramp, { resize: 'tf1-legacy' }).dataSync();
+    const b = preprocessImages(ramp, { resize: 'pytorch-fid' }).dataSync();
     const col = (arr: Float32Array | Int32Array | Uint8Array, x: number): number => arr[x * 3] as number;
     expect(col(a, 0)).toBeCloseTo(-1, 6);
     expect(col(a, 100)).toBeCloseTo((((100 * 2) / 299) * 255 - 128) / 128, 4);
@@ -124,7 +122,7 @@ describeRealData('port equivalence with pytorch-fid 0.3.0 (seeded weights)', see
     const logits = new Float32Array(16 * LOGITS_DIM);
     let row = 0;
     for (const g of groups) {
-      const f = await net.extract(g, { resize: mode, quantize: false, logits: true, batchSize: 4 });
+      const f = await net.extract(g, { resize: mode, logits: true, batchSize: 4 });
       pool.set(f.pool3, row * POOL3_DIM);
       logits.set(f.logits as Float32Array, row * LOGITS_DIM);
       row += f.count;

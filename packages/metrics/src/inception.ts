@@ -10,20 +10,15 @@ import type { TorchTensor } from './torch-checkpoint';
  */
 export type ResizeMode = 'tf1-legacy' | 'pytorch-fid';
 
-/** Input preprocessing of {@link FidInception}. */
+/**
+ * Input preprocessing of {@link FidInception}: the resize protocol only. Quantising generated
+ * images to uint8 levels and the reference code's min-max normalisation happen once, before any
+ * extractor sees them, in `prepareGenerated` (`evaluateGenerators`' `quantize` /
+ * `minMaxNormalize`); the network takes its input as it comes.
+ */
 export interface PreprocessOptions {
   /** Default `tf1-legacy`. */
   readonly resize?: ResizeMode;
-  /**
-   * Round [0, 1] float images to 256 levels first, as if saved as uint8 (the FID protocol for
-   * generated images; a no-op on images that came from uint8). Default true.
-   */
-  readonly quantize?: boolean;
-  /**
-   * The Two-Stage VAE reference code's per-image min-max normalisation to [0, 1] (applied before
-   * quantisation). Non-standard, so off by default; only ever for generated images.
-   */
-  readonly minMaxNormalize?: boolean;
 }
 
 /** Which outputs {@link FidInception.extract} returns. */
@@ -414,45 +409,25 @@ export class FidInception {
 
 /**
  * Turns images `[B, H, W, C]` (C = 1 or 3; float32 in [0, 1], or int32 0-255 from uint8 data)
- * into the network input `[B, 299, 299, 3]` following the chosen protocol.
+ * into the network input `[B, 299, 299, 3]` following the chosen resize protocol. Values are
+ * used as they are (no rounding: see {@link PreprocessOptions}).
  */
 export function preprocessImages(images: tf.Tensor4D, options: PreprocessOptions = {}): tf.Tensor4D {
   const mode = options.resize ?? 'tf1-legacy';
-  const quantize = options.quantize ?? true;
   return tf.tidy(() => {
     const c = images.shape[3];
     if (c !== 1 && c !== 3) throw new RangeError(`images need 1 or 3 channels, got ${c}`);
     let x: tf.Tensor4D = c === 1 ? tf.tile(images, [1, 1, 1, 3]) : images;
-    // `bytes`: 0-255 values when exact integers are at hand; `unit`: [0, 1] values.
-    let bytes: tf.Tensor4D | undefined;
-    let unit: tf.Tensor4D | undefined;
-    if (x.dtype === 'int32') {
-      bytes = tf.cast(x, 'float32');
-      if (options.minMaxNormalize) {
-        unit = minMax(tf.div(bytes, 255));
-        bytes = undefined;
-      }
-    } else {
-      if (x.dtype !== 'float32') x = tf.cast(x, 'float32');
-      unit = options.minMaxNormalize ? minMax(x) : x;
-    }
-    if (unit && quantize) {
-      bytes = tf.round(tf.clipByValue(tf.mul(unit, 255), 0, 255)) as tf.Tensor4D;
-      unit = undefined;
-    }
+    // int32 input holds 0-255 values; float input [0, 1] values.
+    const bytes = x.dtype === 'int32';
+    if (x.dtype !== 'float32') x = tf.cast(x, 'float32');
     if (mode === 'tf1-legacy') {
-      const v: tf.Tensor4D = bytes ?? tf.mul(unit as tf.Tensor4D, 255);
+      const v: tf.Tensor4D = bytes ? x : tf.mul(x, 255);
       const r = tf.image.resizeBilinear(v, [299, 299], false, false);
       return tf.div(tf.sub(r, 128), 128);
     }
-    const u: tf.Tensor4D = unit ?? tf.div(bytes as tf.Tensor4D, 255);
+    const u: tf.Tensor4D = bytes ? tf.div(x, 255) : x;
     const r = tf.image.resizeBilinear(u, [299, 299], false, true);
     return tf.sub(tf.mul(r, 2), 1);
   });
-}
-
-function minMax(x: tf.Tensor4D): tf.Tensor4D {
-  const lo = tf.min(x, [1, 2, 3], true);
-  const hi = tf.max(x, [1, 2, 3], true);
-  return tf.div(tf.sub(x, lo), tf.maximum(tf.sub(hi, lo), 1e-12));
 }

@@ -3,9 +3,19 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { create, type Dataset, getRegistry, z } from '@tsvae/core';
+import { create, type Dataset, getRegistry, InvalidConfigError, z } from '@tsvae/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultClassifierPath, registerMetricsPlugins } from './plugins';
+
+/** What `f` throws (undefined when it returns). */
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
 
 const tmp = mkdtempSync(join(tmpdir(), 'tsvae-plugins-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -13,6 +23,22 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 beforeAll(async () => {
   await tf.setBackend('cpu');
   registerMetricsPlugins();
+});
+
+describe('inception-fid plugin config', () => {
+  it('has no quantize / minMaxNormalize: prepareGenerated is the only place for them', () => {
+    const reg = getRegistry();
+    expect(reg.configKeys('feature-extractor', 'inception-fid')).not.toContain('quantize');
+    for (const key of ['quantize', 'minMaxNormalize']) {
+      const err = thrown(() => reg.resolveConfig('feature-extractor', 'inception-fid', { [key]: true }));
+      expect(err, key).toBeInstanceOf(InvalidConfigError);
+      expect((err as InvalidConfigError).message).toContain(key);
+    }
+    expect(reg.resolveConfig('feature-extractor', 'inception-fid', { resize: 'pytorch-fid' })).toMatchObject({
+      resize: 'pytorch-fid',
+      output: 'pool3',
+    });
+  });
 });
 
 describe('classifier plugin', () => {

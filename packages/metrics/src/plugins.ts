@@ -57,13 +57,15 @@ const inceptionSchema = z.object({
   sha256: z.string().optional(),
   cacheDir: z.string().optional(),
   resize: z.enum(['tf1-legacy', 'pytorch-fid']).default('tf1-legacy'),
-  quantize: z.boolean().default(true),
-  minMaxNormalize: z.boolean().default(false),
   output: z.enum(['pool3', 'logits']).default('pool3'),
   batchSize: z.number().int().positive().default(16),
 });
 
-/** `feature-extractor` plugin `inception-fid`: pytorch-fid's FID InceptionV3 in tfjs. */
+/**
+ * `feature-extractor` plugin `inception-fid`: pytorch-fid's FID InceptionV3 in tfjs. Its config
+ * has no quantisation options: generated images are quantised (and optionally min-max
+ * normalised) once, by `evaluateGenerators` (`prepareGenerated`), before any extractor.
+ */
 export const inceptionFidPlugin: PluginDefinition<'feature-extractor', typeof inceptionSchema> = definePlugin(
   {
     kind: 'feature-extractor',
@@ -82,8 +84,6 @@ export const inceptionFidPlugin: PluginDefinition<'feature-extractor', typeof in
       });
       return new InceptionFeatureExtractor(new FidInception(params), {
         resize: config.resize,
-        quantize: config.quantize,
-        minMaxNormalize: config.minMaxNormalize,
         output: config.output,
         batchSize: config.batchSize,
       });
