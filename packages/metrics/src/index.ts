@@ -2,7 +2,8 @@
  * @packageDocumentation
  * FID and KID for tsvae: float64 statistics, a float64 symmetric eigensolver, pytorch-fid's
  * `.npz` statistics layout, an exact tfjs port of the FID Inception network (weights read from
- * pytorch-fid's `.pth`), and feature-extractor plugins (`inception-fid`, `classifier`).
+ * pytorch-fid's `.pth`), feature-extractor plugins (`inception-fid`, `classifier`) that declare
+ * when they can run, and `evaluate()`: one call from generators and a dataset to the report.
  * Importing the package registers the plugins in `@tsvae/core`'s registry.
  */
 export {
@@ -13,6 +14,7 @@ export {
   type TrainClassifierOptions,
   trainClassifier,
 } from './classifier';
+export { EvaluationError, type EvaluationErrorInit } from './errors';
 export {
   type EvaluateOptions,
   type EvaluationProgress,
@@ -26,6 +28,25 @@ export {
   splitFeatures,
   type TrialResult,
 } from './evaluate';
+export {
+  type EvaluatedExtractor,
+  type EvaluationOptions,
+  type EvaluationProtocolOptions,
+  type EvaluationReport,
+  type EvaluationStart,
+  evaluate,
+} from './evaluation';
+export {
+  type ChosenExtractor,
+  type EvaluationExtractorPlugin,
+  type ExtractorAvailability,
+  type ExtractorEnvironment,
+  type ExtractorSelection,
+  hasAvailability,
+  type SelectionEnvironment,
+  type SkippedExtractor,
+  selectExtractors,
+} from './extractors';
 export { type FidResult, fidFromFeatures, frechetDistance } from './fid';
 export {
   type ExtractOptions,
@@ -63,6 +84,12 @@ export {
   registerMetricsPlugins,
 } from './plugins';
 export {
+  type ReferenceCache,
+  type ReferenceCacheOptions,
+  type ReferenceRecord,
+  referenceFeatureCache,
+} from './reference-cache';
+export {
   computeStatistics,
   type FeatureRows,
   type FeatureStatistics,
@@ -83,6 +110,7 @@ export {
   type LoadWeightsOptions,
   loadConvertedParams,
   loadInceptionParams,
+  localInceptionWeights,
   saveConvertedParams,
   WeightsDownloadError,
 } from './weights';

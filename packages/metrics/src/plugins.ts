@@ -2,19 +2,13 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  create,
-  definePlugin,
-  type FeatureExtractor,
-  getRegistry,
-  MAX_SEED,
-  type PluginDefinition,
-  z,
-} from '@tsvae/core';
+import { create, type FeatureExtractor, getRegistry, MAX_SEED, type PluginDefinition, z } from '@tsvae/core';
 import { cacheDir, hashBytes, writeFileAtomic } from '@tsvae/core/node';
 import { ClassifierFeatureExtractor, FeatureClassifier, trainClassifier } from './classifier';
+import type { EvaluationExtractorPlugin, ExtractorAvailability, ExtractorEnvironment } from './extractors';
 import { FidInception, LOGITS_DIM, POOL3_DIM, type PreprocessOptions } from './inception';
-import { loadInceptionParams } from './weights';
+import { stableJson } from './stable-json';
+import { FID_WEIGHTS_FILE, FID_WEIGHTS_URL, loadInceptionParams, localInceptionWeights } from './weights';
 
 /** Options of {@link InceptionFeatureExtractor}. */
 export interface InceptionExtractorOptions extends PreprocessOptions {
@@ -62,34 +56,50 @@ const inceptionSchema = z.object({
 });
 
 /**
+ * Availability of `inception-fid`: with a `path` in the user's config, always; else when the
+ * weights are on disk (the explicit `inceptionWeights`, then `$TSVAE_FID_WEIGHTS`, then
+ * `<cacheDir>/pt_inception-2015-12-05-6726825d.pth`). Without them it is available only when
+ * named, and then downloads them (sha256-checked) on creation; `'auto'` never downloads.
+ */
+function inceptionAvailability(env: ExtractorEnvironment): ExtractorAvailability {
+  const defaults = { cacheDir: env.cacheDir };
+  if (env.userConfig['path'] !== undefined) return { available: true, defaults };
+  const weights = localInceptionWeights({ path: env.inceptionWeights, cacheDir: env.cacheDir });
+  if (weights) return { available: true, defaults: { ...defaults, path: weights } };
+  if (env.requested) return { available: true, defaults };
+  return {
+    available: false,
+    reason: `FID Inception weights not found (${FID_WEIGHTS_FILE} in ${env.cacheDir}); give a local copy (inceptionWeights, or TSVAE_FID_WEIGHTS), or name inception-fid explicitly to download it from ${FID_WEIGHTS_URL}`,
+  };
+}
+
+/**
  * `feature-extractor` plugin `inception-fid`: pytorch-fid's FID InceptionV3 in tfjs. Its config
  * has no quantisation options: generated images are quantised (and optionally min-max
  * normalised) once, by `evaluateGenerators` (`prepareGenerated`), before any extractor.
  */
-export const inceptionFidPlugin: PluginDefinition<'feature-extractor', typeof inceptionSchema> = definePlugin(
-  {
-    kind: 'feature-extractor',
-    name: 'inception-fid',
-    description: 'FID InceptionV3 (inception-2015-12-05, pytorch-fid weights): pool3 2048-d or 1008 logits',
-    configSchema: inceptionSchema,
-    create: async (config, context) => {
-      const params = await loadInceptionParams({
-        ...(config.path !== undefined ? { path: config.path } : {}),
-        ...(config.url !== undefined ? { url: config.url } : {}),
-        ...(config.sha256 !== undefined ? { sha256: config.sha256 } : {}),
-        ...(config.cacheDir !== undefined ? { cacheDir: config.cacheDir } : {}),
-        onProgress: (done, total) =>
-          context.logger.debug('downloading FID Inception weights', { done, total }),
-        logger: context.logger,
-      });
-      return new InceptionFeatureExtractor(new FidInception(params), {
-        resize: config.resize,
-        output: config.output,
-        batchSize: config.batchSize,
-      });
-    },
+export const inceptionFidPlugin: EvaluationExtractorPlugin<typeof inceptionSchema> = {
+  kind: 'feature-extractor',
+  name: 'inception-fid',
+  description: 'FID InceptionV3 (inception-2015-12-05, pytorch-fid weights): pool3 2048-d or 1008 logits',
+  configSchema: inceptionSchema,
+  availability: inceptionAvailability,
+  create: async (config, context) => {
+    const params = await loadInceptionParams({
+      ...(config.path !== undefined ? { path: config.path } : {}),
+      ...(config.url !== undefined ? { url: config.url } : {}),
+      ...(config.sha256 !== undefined ? { sha256: config.sha256 } : {}),
+      ...(config.cacheDir !== undefined ? { cacheDir: config.cacheDir } : {}),
+      onProgress: (done, total) => context.logger.debug('downloading FID Inception weights', { done, total }),
+      logger: context.logger,
+    });
+    return new InceptionFeatureExtractor(new FidInception(params), {
+      resize: config.resize,
+      output: config.output,
+      batchSize: config.batchSize,
+    });
   },
-);
+};
 
 const classifierSchema = z.object({
   /** Registered dataset plugin to train on when no saved classifier exists (e.g. `mnist`, `fashion-mnist`). */
@@ -128,25 +138,39 @@ export function defaultClassifierPath(config: {
   );
 }
 
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object')
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v) ?? 'null';
+/**
+ * Availability of `classifier`: when the dataset has labels to train it on, or the user's config
+ * names a dataset to train on instead. Defaults: the evaluation's dataset (and its config) and
+ * cache directory.
+ */
+function classifierAvailability(env: ExtractorEnvironment): ExtractorAvailability {
+  const named = env.userConfig['dataset'];
+  if (named !== undefined && named !== env.dataset.name) {
+    // Another dataset's classifier: this dataset's config is not that dataset's.
+    return { available: true, defaults: { cacheDir: env.cacheDir } };
+  }
+  if (!env.dataset.labelled) {
+    return {
+      available: false,
+      reason: `dataset '${env.dataset.name}' has no labels to train the classifier on (name a labelled dataset in the classifier's config, e.g. {"dataset":"mnist"}, to use its classifier)`,
+    };
+  }
+  return {
+    available: true,
+    defaults: { dataset: env.dataset.name, datasetConfig: { ...env.dataset.config }, cacheDir: env.cacheDir },
+  };
 }
 
 /**
  * `feature-extractor` plugin `classifier`: 128-d features of a small CNN trained on a dataset
  * (MNIST, Fashion-MNIST) on first use, saved, and reused afterwards.
  */
-export const classifierPlugin: PluginDefinition<'feature-extractor', typeof classifierSchema> = definePlugin({
+export const classifierPlugin: EvaluationExtractorPlugin<typeof classifierSchema> = {
   kind: 'feature-extractor',
   name: 'classifier',
   description: 'Penultimate features (128-d) of a small CNN trained on the dataset itself (MNIST-like)',
   configSchema: classifierSchema,
+  availability: classifierAvailability,
   create: async (config, context) => {
     const path = config.path ?? defaultClassifierPath(config);
     let model: FeatureClassifier;
@@ -181,7 +205,7 @@ export const classifierPlugin: PluginDefinition<'feature-extractor', typeof clas
     }
     return new ClassifierFeatureExtractor(model, { name: `classifier-${config.dataset}` });
   },
-});
+};
 
 /** Every plugin of this package. */
 export const metricsPlugins: readonly PluginDefinition[] = [

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +25,10 @@ import {
 import { seededWeightsPath, seededWeightsRequirement } from './testing';
 import { readTorchCheckpoint, TorchCheckpointError } from './torch-checkpoint';
 import {
+  FID_WEIGHTS_FILE,
   loadConvertedParams,
   loadInceptionParams,
+  localInceptionWeights,
   saveConvertedParams,
   WeightsDownloadError,
 } from './weights';
@@ -161,6 +171,37 @@ describe('converted copy', () => {
     expect(same(again.fcWeight, a.fcWeight)).toBe(false);
     // No temporary directory is left beside it.
     expect(readdirSync(parent)).toEqual(['fid-inception-0123456789abcdef']);
+  });
+});
+
+describe('localInceptionWeights', () => {
+  it('takes the explicit file, then TSVAE_FID_WEIGHTS, then the cache; never downloads', () => {
+    const cache = join(dir, 'local');
+    mkdirSync(cache, { recursive: true });
+    const saved = process.env['TSVAE_FID_WEIGHTS'];
+    delete process.env['TSVAE_FID_WEIGHTS'];
+    try {
+      expect(localInceptionWeights({ cacheDir: cache })).toBeUndefined();
+      writeFileSync(join(cache, FID_WEIGHTS_FILE), 'x');
+      expect(localInceptionWeights({ cacheDir: cache })).toBe(join(cache, FID_WEIGHTS_FILE));
+      const env = join(dir, 'env.pth');
+      writeFileSync(env, 'y');
+      process.env['TSVAE_FID_WEIGHTS'] = env;
+      expect(localInceptionWeights({ cacheDir: cache })).toBe(env);
+      const explicit = join(dir, 'explicit.pth');
+      writeFileSync(explicit, 'z');
+      expect(localInceptionWeights({ path: explicit, cacheDir: cache })).toBe(explicit);
+      expect(() => localInceptionWeights({ path: join(dir, 'none.pth') })).toThrow(
+        `inceptionWeights ${join(dir, 'none.pth')}: no such file`,
+      );
+      process.env['TSVAE_FID_WEIGHTS'] = join(dir, 'gone.pth');
+      expect(() => localInceptionWeights({ cacheDir: cache })).toThrow(
+        `TSVAE_FID_WEIGHTS=${join(dir, 'gone.pth')}: no such file`,
+      );
+    } finally {
+      if (saved === undefined) delete process.env['TSVAE_FID_WEIGHTS'];
+      else process.env['TSVAE_FID_WEIGHTS'] = saved;
+    }
   });
 });
 

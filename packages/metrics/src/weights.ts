@@ -1,8 +1,9 @@
 import { existsSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { type Logger, silentLogger } from '@tsvae/core';
 import { cacheDir, digestMatches, download, hashFile, writeDirectoryAtomic } from '@tsvae/core/node';
+import { EvaluationError } from './errors';
 import {
   type InceptionParams,
   inceptionConvSpecs,
@@ -26,6 +27,41 @@ export const FID_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth';
  */
 export class WeightsDownloadError extends Error {
   override readonly name = 'WeightsDownloadError';
+}
+
+/**
+ * The FID Inception weights already on disk, if any, without downloading: `path` when given,
+ * else `$TSVAE_FID_WEIGHTS`, else `<cacheDir>/pt_inception-2015-12-05-6726825d.pth`. A `path` or
+ * `$TSVAE_FID_WEIGHTS` that names a missing file is an error (it was meant to be used), naming it.
+ */
+export function localInceptionWeights(
+  options: { readonly path?: string | undefined; readonly cacheDir?: string | undefined } = {},
+): string | undefined {
+  if (options.path !== undefined) {
+    const p = resolve(options.path);
+    if (!existsSync(p)) {
+      throw new EvaluationError({
+        field: 'inceptionWeights',
+        subject: `inceptionWeights ${options.path}`,
+        problem: `no such file (${p})`,
+      });
+    }
+    return p;
+  }
+  const env = process.env['TSVAE_FID_WEIGHTS'];
+  if (env) {
+    const p = resolve(env);
+    if (!existsSync(p)) {
+      throw new EvaluationError({
+        field: 'TSVAE_FID_WEIGHTS',
+        subject: `TSVAE_FID_WEIGHTS=${env}`,
+        problem: `no such file (${p})`,
+      });
+    }
+    return p;
+  }
+  const cached = join(cacheDir(options.cacheDir), FID_WEIGHTS_FILE);
+  return existsSync(cached) ? cached : undefined;
 }
 
 /** Options of {@link loadInceptionParams}. */
