@@ -1,15 +1,24 @@
 import '@tensorflow/tfjs-backend-cpu';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { create, type Dataset, definePlugin, getRegistry, z } from '@tsvae/core';
-import { registerTinyPlugins } from '@tsvae/stages';
+import { setBeforeRenameHook } from '@tsvae/core/testing';
+import { registerTinyPlugins } from '@tsvae/stages/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeRealData } from '../../../test/real-data';
 import { EVAL_FORMAT, main } from './index';
-import { captureIO, TINY_MODEL } from './testing';
+import { captureIO } from './testing';
 
 const io = (tty = false) => captureIO({ tty });
 
@@ -44,18 +53,51 @@ interface EvalReport {
 
 const readReport = (path: string): EvalReport => JSON.parse(readFileSync(path, 'utf8')) as EvalReport;
 
-const TINY = TINY_MODEL;
+/** The `event` of each JSON line on stdout. */
+const events = (stdout: string): string[] =>
+  stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => (JSON.parse(l) as { event: string }).event);
 
-/** Features = the 16 pixels of a 4x4 image: FID is then a plain Gaussian fit of pixels. */
+/**
+ * `train` options (without `--dataset`) of a small run of the production models in seconds: the
+ * `vae` stage 1 over small `infogan` networks and the `mlp` second stage, on 128 8x8 images (so
+ * `test-pixels` below sees 64 pixels), cpu backend.
+ */
+const TINY: readonly string[] = [
+  '--set',
+  'dataset.config={"size":128,"side":8}',
+  '--set',
+  'stage1.encoder.config={"convDims":[4,8],"fcDim":16}',
+  '--set',
+  'stage1.decoder.config={"convDims":[4,8],"fcDim":16}',
+  '--set',
+  'stage2.model.config={"width":16,"depth":2}',
+  '--latent-dim',
+  '4',
+  '--batch-size',
+  '32',
+  '--stage1-epochs',
+  '2',
+  '--stage2-epochs',
+  '2',
+  '--set',
+  'samples.count=16',
+  '--backend',
+  'cpu',
+];
+
+/** Features = the 64 pixels of an 8x8 image: FID is then a plain Gaussian fit of pixels. */
 const pixels = definePlugin({
   kind: 'feature-extractor',
   name: 'test-pixels',
   configSchema: z.object({ scale: z.number().default(1) }),
   create: (c: { scale: number }) => ({
     name: 'test-pixels',
-    featureDim: 16,
+    featureDim: 64,
     async extract(images: tf.Tensor4D) {
-      return tf.tidy(() => tf.mul(tf.reshape(images, [images.shape[0], 16]), c.scale) as tf.Tensor2D);
+      return tf.tidy(() => tf.mul(tf.reshape(images, [images.shape[0], 64]), c.scale) as tf.Tensor2D);
     },
     dispose() {},
   }),
@@ -65,16 +107,16 @@ const pixels = definePlugin({
 const labelled = definePlugin({
   kind: 'dataset',
   name: 'test-labelled-manifold',
-  configSchema: z.object({ size: z.number().int().default(128) }),
-  create: async (c: { size: number }): Promise<Dataset> => {
-    const base = await create('dataset', 'tiny-manifold', { size: c.size });
+  configSchema: z.object({ size: z.number().int().default(128), side: z.number().int().default(8) }),
+  create: async (c: { size: number; side: number }): Promise<Dataset> => {
+    const base = await create('dataset', 'tiny-manifold', { size: c.size, side: c.side });
     return {
       name: 'test-labelled-manifold',
       shape: base.shape,
       numClasses: 2,
       async load(split) {
         const s = await base.load(split);
-        const labels = Int32Array.from({ length: s.size }, (_, i) => ((s.data[i * 16] ?? 0) > 0.5 ? 1 : 0));
+        const labels = Int32Array.from({ length: s.size }, (_, i) => ((s.data[i * 64] ?? 0) > 0.5 ? 1 : 0));
         return { ...s, labels };
       },
     };
@@ -85,9 +127,9 @@ const labelled = definePlugin({
 const trainOnly = definePlugin({
   kind: 'dataset',
   name: 'test-train-only',
-  configSchema: z.object({ size: z.number().int().default(128) }),
-  create: async (c: { size: number }): Promise<Dataset> => {
-    const base = await create('dataset', 'tiny-manifold', { size: c.size });
+  configSchema: z.object({ size: z.number().int().default(128), side: z.number().int().default(8) }),
+  create: async (c: { size: number; side: number }): Promise<Dataset> => {
+    const base = await create('dataset', 'tiny-manifold', { size: c.size, side: c.side });
     return {
       name: 'test-train-only',
       shape: base.shape,
@@ -144,7 +186,7 @@ describe('tsvae eval', () => {
         name: 'test-pixels',
         plugin: 'test-pixels',
         config: {},
-        featureDim: 16,
+        featureDim: 64,
         reference: {
           path: expect.stringMatching(
             /default-cache\/metrics\/reference\/tiny-manifold-test-n64-test-pixels-[0-9a-f]{16}\.npy$/,
@@ -155,7 +197,7 @@ describe('tsvae eval', () => {
     ]);
     expect(report.results.map((r) => r.generator)).toEqual(['one-stage', 'two-stage']);
     for (const r of report.results) {
-      expect(r).toMatchObject({ extractor: 'test-pixels', featureDim: 16, count: 64, referenceCount: 64 });
+      expect(r).toMatchObject({ extractor: 'test-pixels', featureDim: 64, count: 64, referenceCount: 64 });
       expect(r.fid.mean).toBeGreaterThan(0);
       expect(Number.isFinite(r.kid?.mean)).toBe(true);
       expect(r.kid).toMatchObject({ stdOver: 'subsets', subsets: 4, subsetSize: 32 });
@@ -339,7 +381,7 @@ describe('tsvae eval', () => {
     expect(report.extractors.map((x) => x.plugin)).toEqual(['classifier']);
     expect(report.extractors[0]?.config).toMatchObject({
       dataset: 'test-labelled-manifold',
-      datasetConfig: { size: 128 },
+      datasetConfig: { size: 128, side: 8 },
       epochs: 1,
       cacheDir: cache,
     });
@@ -428,6 +470,83 @@ describe('tsvae eval', () => {
       const t = io();
       expect(await main(argv, t), argv.join(' ')).toBe(code);
       expect(t.stderr.text).toMatch(message);
+    }
+  });
+
+  it('fails before computing anything when the output cannot be written (a parent is a regular file)', async () => {
+    const file = join(root, 'a-regular-file');
+    writeFileSync(file, 'not a directory');
+    const out = join(file, 'sub', 'eval.json');
+    const cache = join(root, 'never-made-cache');
+    const t = io();
+    expect(
+      await main(['eval', runDir, ...SMALL, '--out', out, '--cache-dir', cache, '--backend', 'cpu'], t),
+    ).toBe(1);
+    expect(t.stderr.text).toMatch(
+      new RegExp(
+        `^error: cannot write the evaluation to ${out}: .*a parent is not a directory \\(ENOTDIR\\)\n$`,
+      ),
+    );
+    // Nothing started: no start / progress event, no reference features, no cache directory.
+    expect(events(t.stdout.text).filter((e) => e !== 'error')).toEqual([]);
+    expect(existsSync(cache)).toBe(false);
+  });
+
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) {
+    console.warn(
+      'SKIPPED tsvae eval read-only run directory (chmod): running as root, where chmod does not stop writes; the ENOTDIR case above covers the early check',
+    );
+  }
+  it.skipIf(isRoot)('fails before computing anything in a read-only run directory (EACCES)', async () => {
+    const ro = join(root, 'read-only-run');
+    cpSync(runDir, ro, { recursive: true });
+    chmodSync(ro, 0o555);
+    try {
+      const t = io();
+      expect(await main(['eval', ro, ...SMALL, '--backend', 'cpu'], t)).toBe(1);
+      expect(t.stderr.text).toContain(`error: cannot write the evaluation to ${join(ro, 'eval.json')}`);
+      expect(t.stderr.text).toMatch(/\((EACCES|EROFS)\)/);
+      expect(events(t.stdout.text).filter((e) => e !== 'error')).toEqual([]);
+    } finally {
+      chmodSync(ro, 0o755);
+    }
+  });
+
+  it('prints the numbers before writing: a failed write still shows the table (TTY) / done event (JSON), then the error', async () => {
+    for (const tty of [true, false]) {
+      const out = join(root, `write-fails-${tty}.json`);
+      setBeforeRenameHook((_tmp, final) => {
+        if (final === out) throw Object.assign(new Error('simulated full disk'), { code: 'ENOSPC' });
+      });
+      const t = io(tty);
+      try {
+        expect(await main(['eval', runDir, ...SMALL, '--out', out, '--backend', 'cpu'], t)).toBe(1);
+      } finally {
+        setBeforeRenameHook(undefined);
+      }
+      if (tty) {
+        expect(t.stdout.text).toMatch(/extractor\s+samples\s+FID\s+KID x 1e3/);
+        expect(t.stdout.text).toMatch(
+          /test-pixels\s+two-stage\s+\d+\.\d\d\s+-?\d+\.\d\d ± \d+\.\d\d\s+64\s+64\s+1/,
+        );
+        expect(t.stdout.text).not.toContain('written:');
+      } else {
+        const lines = t.stdout.text
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { event: string; results?: EvalRow[] });
+        const done = lines.findIndex((l) => l.event === 'done');
+        expect(done).toBeGreaterThan(0);
+        expect(lines[done]?.results?.map((r) => r.generator)).toEqual(['one-stage', 'two-stage']);
+        // Nothing but the error (if the CLI reports it as an event too) comes after the numbers.
+        expect(lines.slice(done + 1).map((l) => l.event)).toEqual(lines.length > done + 1 ? ['error'] : []);
+      }
+      expect(t.stderr.text).toBe(
+        `error: cannot write ${out}: no space left on device (ENOSPC) (the results above were computed but not saved)\n`,
+      );
+      expect(existsSync(out)).toBe(false);
+      expect(readdirSync(root).filter((f) => f.includes('write-fails'))).toEqual([]);
     }
   });
 

@@ -1,17 +1,19 @@
-/** `tsvae eval`: FID and KID of a run's one-stage and two-stage samples against the test set. */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+/**
+ * `tsvae eval`: FID and KID of a run's one-stage and two-stage samples against the test set.
+ * Option parsing, the run's generators, printing and eval.json; the evaluation itself (extractor
+ * choice and defaults, reference-feature cache, protocol) is `@tsvae/metrics`' `evaluate()`.
+ */
 import { join, resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
-import { create, type DataSplit, type FeatureExtractor, getRegistry, type Logger } from '@tsvae/core';
-import { cacheDir, writeFileAtomic, writeJsonAtomic } from '@tsvae/core/node';
+import type { Logger } from '@tsvae/core';
+import { assertWritable, fsError, writeJsonAtomic } from '@tsvae/core/node';
 import {
+  EvaluationError,
   type EvaluationProgress,
-  evaluateGenerators,
-  FID_WEIGHTS_URL,
+  type EvaluationReport,
+  evaluate,
+  FID_WEIGHTS_FILE,
   type GeneratorEvaluation,
-  readNpy,
-  writeNpy,
 } from '@tsvae/metrics';
 import { loadRun, type SamplingMode, VaeGenerator } from '@tsvae/stages';
 import { type Command, Option } from 'commander';
@@ -58,20 +60,12 @@ export interface EvalOpts {
   verbose?: boolean;
 }
 
-/** Format tag of `eval.json`. */
+/**
+ * Format tag of `eval.json`: `run`, `checkpoint`, `position`, `finished`, then `@tsvae/metrics`'
+ * `EvaluationReport` (`dataset`, `protocol` with the run's `modes`, `extractors`, `skipped`,
+ * `results`), then `environment`, `createdAt`, `seconds`. Version 1 since the first release.
+ */
 export const EVAL_FORMAT = 'tsvae-eval/1';
-
-const FID_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth';
-
-interface ExtractorChoice {
-  readonly plugin: string;
-  readonly config: Record<string, unknown>;
-}
-
-interface Skipped {
-  readonly plugin: string;
-  readonly reason: string;
-}
 
 function parseExtractorConfigs(items: readonly string[] | undefined): Map<string, Record<string, unknown>> {
   const out = new Map<string, Record<string, unknown>>();
@@ -95,135 +89,6 @@ function parseExtractorConfigs(items: readonly string[] | undefined): Map<string
     out.set(name, { ...(out.get(name) ?? {}), ...(value as Record<string, unknown>) });
   }
   return out;
-}
-
-/** The local FID Inception weights, if any: flag, then TSVAE_FID_WEIGHTS, then the cache. */
-function localInceptionWeights(o: EvalOpts, cwd: string): string | undefined {
-  if (o.inceptionWeights) {
-    const p = resolve(cwd, o.inceptionWeights);
-    if (!existsSync(p)) throw new CliError(`--inception-weights ${o.inceptionWeights}: no such file (${p})`);
-    return p;
-  }
-  const env = process.env['TSVAE_FID_WEIGHTS'];
-  if (env) {
-    const p = resolve(cwd, env);
-    if (!existsSync(p)) throw new CliError(`TSVAE_FID_WEIGHTS=${env}: no such file (${p})`);
-    return p;
-  }
-  const cached = join(cacheDir(o.cacheDir ? resolve(cwd, o.cacheDir) : undefined), FID_WEIGHTS_FILE);
-  return existsSync(cached) ? cached : undefined;
-}
-
-/**
- * Which extractors to run. `auto` (no --extractor): `classifier` when the dataset has labels to
- * train it on, and `inception-fid` when its weights are on disk (never downloads).
- */
-function chooseExtractors(
-  o: EvalOpts,
-  cwd: string,
-  dataset: { name: string; config: Record<string, unknown>; labelled: boolean },
-): { chosen: ExtractorChoice[]; skipped: Skipped[] } {
-  const configs = parseExtractorConfigs(o.extractorConfig);
-  const explicit = o.extractor?.length ? [...new Set(o.extractor)] : null;
-  const names = explicit ?? ['classifier', 'inception-fid'];
-  const reg = getRegistry();
-  const chosen: ExtractorChoice[] = [];
-  const skipped: Skipped[] = [];
-  for (const name of names) {
-    if (!reg.has('feature-extractor', name)) {
-      throw new CliError(
-        `--extractor ${name}: no such feature extractor (known: ${reg.list('feature-extractor').join(', ')}; load others with --plugins)`,
-      );
-    }
-    const user = configs.get(name) ?? {};
-    if (name === 'classifier') {
-      if (!dataset.labelled && user['dataset'] === undefined) {
-        const reason = `dataset '${dataset.name}' has no labels to train the classifier on (pass --extractor-config classifier='{"dataset":"mnist"}' to use another dataset's classifier)`;
-        if (explicit) throw new CliError(`--extractor classifier: ${reason}`);
-        skipped.push({ plugin: name, reason });
-        continue;
-      }
-      chosen.push({
-        plugin: name,
-        config: {
-          dataset: dataset.name,
-          datasetConfig: dataset.config,
-          ...(o.cacheDir ? { cacheDir: resolve(cwd, o.cacheDir) } : {}),
-          ...user,
-        },
-      });
-    } else if (name === 'inception-fid') {
-      const weights = user['path'] === undefined ? localInceptionWeights(o, cwd) : undefined;
-      if (!weights && user['path'] === undefined && !explicit) {
-        skipped.push({
-          plugin: name,
-          reason: `FID Inception weights not found (${FID_WEIGHTS_FILE}); pass --inception-weights FILE, set TSVAE_FID_WEIGHTS, or pass --extractor inception-fid to download them from ${FID_WEIGHTS_URL}`,
-        });
-        continue;
-      }
-      chosen.push({
-        plugin: name,
-        config: {
-          resize: o.resize,
-          ...(weights ? { path: weights } : {}),
-          ...(o.cacheDir ? { cacheDir: resolve(cwd, o.cacheDir) } : {}),
-          ...user,
-        },
-      });
-    } else {
-      chosen.push({ plugin: name, config: user });
-    }
-  }
-  return { chosen, skipped };
-}
-
-/** Where the reference features of one extractor came from (recorded in eval.json). */
-interface ReferenceRecord {
-  readonly path: string;
-  readonly cached: boolean;
-}
-
-/**
- * A `referenceFeatures` hook that keeps the reference features in
- * `<cache>/metrics/reference/` (an `.npy` per dataset, split, N, extractor and config), keyed by
- * a sha256 of the reference images themselves, so a later evaluation against the same images
- * skips the extraction (about 30 minutes for 10,000 images through the Inception network on 2
- * CPU cores). An unreadable file is reported and recomputed.
- */
-function referenceCache(
-  dir: string,
-  key: Record<string, unknown>,
-  configs: ReadonlyMap<FeatureExtractor, Record<string, unknown>>,
-  records: Map<string, ReferenceRecord>,
-  warn: (message: string) => void,
-) {
-  return async (extractor: FeatureExtractor, compute: () => Promise<Float32Array>): Promise<Float32Array> => {
-    const { cacheDir: _ignored, ...config } = configs.get(extractor) ?? {};
-    const hash = createHash('sha256')
-      .update(JSON.stringify({ format: 'tsvae-reference/1', ...key, extractor: extractor.name, config }))
-      .digest('hex')
-      .slice(0, 16);
-    const n = key['count'] as number;
-    const path = join(dir, `${key['dataset']}-${key['split']}-n${n}-${extractor.name}-${hash}.npy`);
-    if (existsSync(path)) {
-      try {
-        const a = readNpy(new Uint8Array(readFileSync(path)));
-        if (a.dtype !== 'float32' || a.shape[0] !== n || a.shape[1] !== extractor.featureDim) {
-          throw new Error(
-            `holds ${a.dtype} [${a.shape.join(', ')}], expected float32 [${n}, ${extractor.featureDim}]`,
-          );
-        }
-        records.set(extractor.name, { path, cached: true });
-        return a.data as Float32Array;
-      } catch (e) {
-        warn(`ignoring the cached reference features ${path}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    const features = await compute();
-    writeFileAtomic(path, writeNpy({ dtype: 'float32', shape: [n, extractor.featureDim], data: features }));
-    records.set(extractor.name, { path, cached: false });
-    return features;
-  };
 }
 
 function parseModes(text: string): SamplingMode[] {
@@ -291,6 +156,30 @@ function resultTable(rows: readonly GeneratorEvaluation[]): string {
   return [line(head), ...body.map(line)].join('\n');
 }
 
+/**
+ * An evaluation error in the CLI's option names (`--extractor`, `--reference-count`, ...); the
+ * library names its own options (`extractors`, `referenceCount`, ...).
+ */
+function cliMessage(e: EvaluationError, o: EvalOpts): string {
+  switch (e.field) {
+    case 'extractors':
+      if (e.extractor === undefined) return e.message;
+      return `--extractor ${e.extractor}: ${e.problem}${
+        e.problem.startsWith('no such feature extractor') ? ' (load others with --plugins)' : ''
+      }`;
+    case 'extractorConfigs':
+      return `--extractor-config ${e.extractor ?? ''}: ${e.problem}`;
+    case 'referenceCount':
+      return `--reference-count ${e.problem}`;
+    case 'inceptionWeights':
+      return `--inception-weights ${o.inceptionWeights ?? ''}: ${e.problem}`;
+    case 'split':
+      return `${e.subject}: ${e.problem}${o.split === 'test' ? ' (--split train compares against the training images instead)' : ''}`;
+    default:
+      return e.message;
+  }
+}
+
 /** Runs `tsvae eval`; resolves to the exit code. */
 export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   const cwd = io.cwd ?? process.cwd();
@@ -299,162 +188,118 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   await loadPluginModules(o.plugins, cwd);
   if (!o.run) throw new CliError('eval needs a run directory: tsvae eval <run-dir>');
   const modes = parseModes(o.modes);
+  if (o.split !== 'test' && o.split !== 'train')
+    throw new CliError(`--split must be test or train, got "${o.split}"`);
+  const split = o.split;
+  const userConfigs = parseExtractorConfigs(o.extractorConfig);
+  // --resize is the inception-fid config's `resize`; an explicit config of it wins.
+  userConfigs.set('inception-fid', { resize: o.resize, ...(userConfigs.get('inception-fid') ?? {}) });
   const runDir = resolve(cwd, o.run);
+  const out = resolve(cwd, o.out ?? join(runDir, 'eval.json'));
   const backend = await setupBackend(o.backend, io, o.verbose ?? false);
   const logger = stderrLogger(io, o.verbose ?? false);
   // Extractor set-up (e.g. training the classifier on first use) is long work: its info records
   // are progress, printed even without --verbose.
   const progressLogger: Logger = { ...logger, info: stderrLogger(io, true).info };
   const run = await loadRun(runDir, { logger });
-  const extractors: { choice: ExtractorChoice; extractor: FeatureExtractor }[] = [];
   const controller = new AbortController();
   const unsubscribe = io.onInterrupt?.(() => {
     io.stderr.write('\ninterrupt: stopping the evaluation (nothing is written)\n');
     controller.abort(new CliError('interrupted', 130));
   });
   try {
+    // Before any long work: a read-only run directory (or --out) fails now, not after an hour.
+    try {
+      assertWritable(out);
+    } catch (e) {
+      throw new CliError(`cannot write the evaluation to ${out}: ${fsError('write', out, e).message}`);
+    }
     warnIfUnfinished(io, runDir, run.position, 'evaluating');
     const dsRef = run.config.dataset;
-    const dataset = await create('dataset', dsRef.name, dsRef.config);
-    if (o.split !== 'test' && o.split !== 'train')
-      throw new CliError(`--split must be test or train, got "${o.split}"`);
-    const split = o.split;
-    let reference: DataSplit;
-    try {
-      reference = await dataset.load(split);
-    } catch (e) {
-      throw new CliError(
-        `cannot load the ${split} split of ${dsRef.name}: ${e instanceof Error ? e.message : String(e)}${split === 'test' ? ' (--split train compares against the training images instead)' : ''}`,
-      );
-    }
-    const referenceCount = o.referenceCount ?? Math.min(10000, reference.size);
-    if (referenceCount > reference.size) {
-      throw new CliError(
-        `--reference-count ${referenceCount} exceeds the ${reference.size} ${split} images of ${dsRef.name}`,
-      );
-    }
-    const { chosen, skipped } = chooseExtractors(o, cwd, {
-      name: dsRef.name,
-      config: dsRef.config as Record<string, unknown>,
-      labelled: dataset.numClasses !== undefined || reference.labels !== undefined,
-    });
-    for (const s of skipped) io.stderr.write(`note: skipping ${s.plugin}: ${s.reason}\n`);
-    if (chosen.length === 0) {
-      throw new CliError(
-        `no feature extractor is available for ${dsRef.name}: ${skipped.map((s) => `${s.plugin}: ${s.reason}`).join('; ')}`,
-      );
-    }
-    for (const choice of chosen) {
-      extractors.push({
-        choice,
-        extractor: await create('feature-extractor', choice.plugin, choice.config, {
-          context: { logger: progressLogger },
-        }),
-      });
-    }
     const generators = Object.fromEntries(
       modes.map((m) => [m, new VaeGenerator(run.stage1, run.secondStage, m)] as const),
     );
     const say = (obj: Record<string, unknown>, text: string) =>
       io.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
-    say(
-      {
-        event: 'start',
-        runDir,
-        checkpoint: run.checkpoint,
-        backend: backend.backend,
-        extractors: extractors.map((e) => e.extractor.name),
-        skipped,
-        count: o.count,
-        referenceCount,
-        trials: o.trials,
-      },
-      `evaluating ${runDir} (${modes.join(', ')}) with ${extractors.map((e) => e.extractor.name).join(', ')}\n` +
-        `N = ${o.count} samples vs ${referenceCount} ${dsRef.name} ${split} images, ${o.trials} trial${o.trials === 1 ? '' : 's'}; backend: ${describeBackend(backend)}`,
-    );
     const kid = o.kid ? { subsets: o.kidSubsets, subsetSize: o.kidSubsetSize } : false;
-    const references = new Map<string, ReferenceRecord>();
-    const perImage = reference.shape[0] * reference.shape[1] * reference.shape[2];
-    const refData = reference.data.subarray(0, referenceCount * perImage);
-    const cacheRoot = cacheDir(o.cacheDir ? resolve(cwd, o.cacheDir) : undefined);
-    const referenceFeatures = o.referenceCache
-      ? referenceCache(
-          join(cacheRoot, 'metrics', 'reference'),
-          {
-            dataset: dsRef.name,
-            datasetConfig: dsRef.config,
-            split,
-            count: referenceCount,
-            shape: reference.shape,
-            images: createHash('sha256')
-              .update(new Uint8Array(refData.buffer, refData.byteOffset, refData.byteLength))
-              .digest('hex'),
-          },
-          new Map(extractors.map((e) => [e.extractor, e.choice.config] as const)),
-          references,
-          (m) => io.stderr.write(`warning: ${m}\n`),
-        )
-      : undefined;
-    const results = await evaluateGenerators({
-      generators,
-      reference,
-      extractors: extractors.map((e) => e.extractor),
-      count: o.count,
-      referenceCount,
-      trials: o.trials,
-      seed: o.seed,
-      batchSize: o.batchSize,
-      quantize: o.quantize,
-      minMaxNormalize: o.minMaxNormalize ?? false,
-      kid,
-      ...(referenceFeatures ? { referenceFeatures } : {}),
-      signal: controller.signal,
-      onProgress: json ? jsonEvalProgress(io.stdout) : ttyEvalProgress(io.stdout),
-    });
-    const out = resolve(cwd, o.out ?? join(runDir, 'eval.json'));
-    const report = {
-      format: EVAL_FORMAT,
-      run: runDir,
-      checkpoint: run.checkpoint,
-      position: run.position,
-      finished: run.position.stage === 'done',
-      dataset: { name: dsRef.name, config: dsRef.config, split, size: reference.size },
-      protocol: {
+    let report: EvaluationReport;
+    try {
+      report = await evaluate({
+        generators,
+        dataset: { name: dsRef.name, config: dsRef.config as Record<string, unknown> },
+        split,
+        ...(o.referenceCount !== undefined ? { referenceCount: o.referenceCount } : {}),
         count: o.count,
-        referenceCount,
-        referenceImages: `${split}[0:${referenceCount}]`,
         trials: o.trials,
         seed: o.seed,
-        modes,
+        batchSize: o.batchSize,
         quantize: o.quantize,
         minMaxNormalize: o.minMaxNormalize ?? false,
-        kid: kid ? { ...kid, kernel: '(x.y/d + 1)^3', estimator: 'unbiased MMD^2' } : false,
-        stdOver:
-          'FID std is over trials (ddof 0); KID std is over subsets for one trial, over trials otherwise',
-        batchSize: o.batchSize,
-      },
-      extractors: extractors.map((e) => ({
-        name: e.extractor.name,
-        plugin: e.choice.plugin,
-        config: e.choice.config,
-        featureDim: e.extractor.featureDim,
-        reference: references.get(e.extractor.name) ?? null,
-      })),
-      skipped,
-      results,
-      environment: { versions: packageVersions(), backend, node: process.version },
-      createdAt: new Date().toISOString(),
-      seconds: (performance.now() - started) / 1000,
-    };
-    writeJsonAtomic(out, report);
+        kid,
+        extractors: o.extractor?.length ? o.extractor : 'auto',
+        extractorConfigs: Object.fromEntries(userConfigs),
+        ...(o.inceptionWeights ? { inceptionWeights: resolve(cwd, o.inceptionWeights) } : {}),
+        ...(o.cacheDir ? { cacheDir: resolve(cwd, o.cacheDir) } : {}),
+        referenceCache: o.referenceCache,
+        logger: progressLogger,
+        signal: controller.signal,
+        onStart: (s) => {
+          for (const k of s.skipped) io.stderr.write(`note: skipping ${k.plugin}: ${k.reason}\n`);
+          const names = s.extractors.map((e) => e.name);
+          say(
+            {
+              event: 'start',
+              runDir,
+              checkpoint: run.checkpoint,
+              backend: backend.backend,
+              extractors: names,
+              skipped: s.skipped,
+              count: s.count,
+              referenceCount: s.referenceCount,
+              trials: s.trials,
+            },
+            `evaluating ${runDir} (${modes.join(', ')}) with ${names.join(', ')}\n` +
+              `N = ${s.count} samples vs ${s.referenceCount} ${dsRef.name} ${split} images, ${s.trials} trial${s.trials === 1 ? '' : 's'}; backend: ${describeBackend(backend)}`,
+          );
+        },
+        onProgress: json ? jsonEvalProgress(io.stdout) : ttyEvalProgress(io.stdout),
+      });
+    } catch (e) {
+      if (e instanceof EvaluationError) throw new CliError(cliMessage(e, o));
+      throw e;
+    }
+    const { results, skipped } = report;
+    // The numbers first: a failed write below must not lose an hour of computing.
     say(
       { event: 'done', out, results },
-      `\n${resultTable(results)}\n\nwritten: ${out}${skipped.length ? `\nskipped: ${skipped.map((s) => s.plugin).join(', ')} (see above)` : ''}`,
+      `\n${resultTable(results)}${skipped.length ? `\nskipped: ${skipped.map((s) => s.plugin).join(', ')} (see above)` : ''}`,
     );
+    const { count, referenceCount, referenceImages, trials, seed, ...protocol } = report.protocol;
+    try {
+      writeJsonAtomic(out, {
+        format: EVAL_FORMAT,
+        run: runDir,
+        checkpoint: run.checkpoint,
+        position: run.position,
+        finished: run.position.stage === 'done',
+        dataset: report.dataset,
+        protocol: { count, referenceCount, referenceImages, trials, seed, modes, ...protocol },
+        extractors: report.extractors,
+        skipped,
+        results,
+        environment: { versions: packageVersions(), backend, node: process.version },
+        createdAt: new Date().toISOString(),
+        seconds: (performance.now() - started) / 1000,
+      });
+    } catch (e) {
+      throw new CliError(
+        `${fsError('write', out, e).message} (the results above were computed but not saved)`,
+      );
+    }
+    if (!json) io.stdout.write(`\nwritten: ${out}\n`);
     return 0;
   } finally {
     unsubscribe?.();
-    for (const e of extractors) e.extractor.dispose();
     run.dispose();
   }
 }
@@ -491,7 +336,12 @@ export function addEvalCommand(program: Command, io: CliIO, result: { code: numb
       intOption('--trials', 1),
       1,
     )
-    .option('--seed <int>', 'seed of trial 0 (trial t uses seed + t)', intOption('--seed'), 0)
+    .option(
+      '--seed <int>',
+      'seed of trial 0 (trial t uses seed + t; 0 is a seed like any other)',
+      intOption('--seed'),
+      0,
+    )
     .option(
       '--extractor <name>',
       'feature extractor (repeatable; default: classifier if the dataset has labels, inception-fid if its weights are on disk)',
