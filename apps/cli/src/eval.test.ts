@@ -316,6 +316,19 @@ describe('tsvae eval', () => {
     expect(readReport(join(dir, 'eval.json')).finished).toBe(false);
   });
 
+  it('stops on SIGINT / SIGTERM with 128 + the signal number, writing nothing', async () => {
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      const out = join(root, `stopped-${signal}.json`);
+      const t = captureIO({ interrupt: signal });
+      expect(await main(['eval', runDir, ...SMALL, '--out', out, '--backend', 'cpu'], t)).toBe(code);
+      expect(t.stderr.text).toContain(`${signal}: stopping the evaluation (nothing is written)`);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
   it('says how to go on when the dataset has no test split', async () => {
     const dir = join(root, 'train-only');
     expect(await main(['train', '--dataset', 'test-train-only', ...TINY, '--run-dir', dir], io())).toBe(0);

@@ -26,6 +26,7 @@ import {
   loadPluginModules,
   packageVersions,
   pluginsOption,
+  SIGNAL_EXIT,
   setupBackend,
   stderrLogger,
   warnIfUnfinished,
@@ -203,9 +204,9 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   const progressLogger: Logger = { ...logger, info: stderrLogger(io, true).info };
   const run = await loadRun(runDir, { logger });
   const controller = new AbortController();
-  const unsubscribe = io.onInterrupt?.(() => {
-    io.stderr.write('\ninterrupt: stopping the evaluation (nothing is written)\n');
-    controller.abort(new CliError('interrupted', 130));
+  const unsubscribe = io.onInterrupt?.((signal) => {
+    io.stderr.write(`\n${signal}: stopping the evaluation (nothing is written)\n`);
+    controller.abort(new CliError('interrupted', SIGNAL_EXIT[signal]));
   });
   try {
     // Before any long work: a read-only run directory (or --out) fails now, not after an hour.
