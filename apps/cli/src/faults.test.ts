@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { listCheckpoints, loadLatestCheckpoint, RunDirectory } from '@tsvae/stages';
+import { listCheckpoints, loadLatestCheckpoint, RunDirectory, readVaeRecord } from '@tsvae/stages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMALL_MODEL } from './testing';
 
@@ -214,7 +214,7 @@ describe.runIf(built)('faults, real processes', () => {
     expect(first.status).toBe(0);
     // make the recorded run longer, so both resumes have work to do
     const cfg = new RunDirectory(dir);
-    const record = cfg.readRecord();
+    const record = readVaeRecord(cfg);
     const { writeJsonAtomic } = await import('@tsvae/core/node');
     writeJsonAtomic(cfg.configFile, {
       ...record,

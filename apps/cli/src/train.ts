@@ -7,6 +7,7 @@ import {
   type PresetName,
   type RunConfig,
   RunDirectory,
+  readVaeRecord,
   resolveRunConfig,
   trainTwoStage,
   validateRun,
@@ -115,7 +116,7 @@ function runConfig(o: TrainOpts, cwd: string): { config: RunConfig; runDir: stri
       );
     }
     const runDir = resolve(cwd, o.resume);
-    return { config: new RunDirectory(runDir).readRecord().config, runDir };
+    return { config: readVaeRecord(new RunDirectory(runDir)).config, runDir };
   }
   if (!PRESETS.includes(o.preset as PresetName)) {
     throw usageError(`--preset must be one of ${PRESETS.join(', ')}, got "${o.preset}"`);

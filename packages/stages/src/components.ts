@@ -14,13 +14,25 @@ import {
   silentLogger,
 } from '@tsvae/core';
 import type { ComponentRecord } from './checkpoint';
-import type { RunConfig } from './config';
+import { parseRunConfig, type RunConfig } from './config';
+import type { RunDirectory, RunRecord } from './run-dir';
+
+/** The `trainer` of two-stage VAE runs in `config.json`. */
+export const VAE_TRAINER = 'two-stage-vae';
 
 /** The components of a run, as recorded in `config.json`. */
-export interface RunComponents {
+export type RunComponents = {
   readonly dataset: ComponentRecord;
   readonly stage1: ComponentRecord;
   readonly secondStage: ComponentRecord;
+};
+
+/** The `config.json` of a two-stage VAE run. */
+export type VaeRunRecord = RunRecord<RunConfig> & { readonly components: RunComponents };
+
+/** Reads a two-stage VAE run's `config.json` (config parsed, components checked; errors name the file). */
+export function readVaeRecord(dir: RunDirectory): VaeRunRecord {
+  return dir.readRecordOf(VAE_TRAINER, parseRunConfig, ['dataset', 'stage1', 'secondStage']) as VaeRunRecord;
 }
 
 function record(kind: PluginKind, plugin: string, config: Record<string, unknown>): ComponentRecord {

@@ -25,7 +25,15 @@ export {
   scanCheckpoints,
   type TrainingPosition,
 } from './checkpoint';
-export { createModels, type RunComponents, type RunModels, resolveComponents } from './components';
+export {
+  createModels,
+  type RunComponents,
+  type RunModels,
+  readVaeRecord,
+  resolveComponents,
+  VAE_TRAINER,
+  type VaeRunRecord,
+} from './components';
 export {
   learningRateAt,
   mergeConfig,

@@ -10,10 +10,10 @@ import {
   z,
 } from '@tsvae/core';
 import { loadLatestCheckpoint, type TrainingPosition } from './checkpoint';
-import { createModels } from './components';
+import { createModels, readVaeRecord, type VaeRunRecord } from './components';
 import type { RunConfig } from './config';
 import { RunDirectoryError } from './errors';
-import { RunDirectory, type RunRecord } from './run-dir';
+import { RunDirectory } from './run-dir';
 import { VaeGenerator } from './sample';
 
 /** A trained run loaded for sampling or encoding; `dispose` frees the models. */
@@ -21,7 +21,7 @@ export interface LoadedRun {
   readonly runDir: string;
   /** The run directory (its paths and files). */
   readonly dir: RunDirectory;
-  readonly record: RunRecord;
+  readonly record: VaeRunRecord;
   readonly config: RunConfig;
   readonly stage1: Stage1Model;
   readonly secondStage: SecondStage;
@@ -42,7 +42,7 @@ export async function loadRun(
 ): Promise<LoadedRun> {
   const logger = options.logger ?? silentLogger;
   const dir = new RunDirectory(runDir);
-  const record = dir.readRecord();
+  const record = readVaeRecord(dir);
   const { checkpoint, damaged } = loadLatestCheckpoint(dir.checkpointsDir);
   for (const d of damaged) logger.warn('ignoring a damaged checkpoint', { path: d.path, problem: d.problem });
   if (!checkpoint) {

@@ -25,8 +25,7 @@ import {
   writeJsonAtomic,
 } from '@tsvae/core/node';
 import { z } from 'zod';
-import type { RunComponents } from './components';
-import { parseRunConfig, type RunConfig } from './config';
+import type { ComponentRecord } from './checkpoint';
 import { RunDirectoryError, RunInUseError } from './errors';
 
 /** What is recorded about the environment in `config.json`. */
@@ -37,14 +36,20 @@ export interface RunEnvironment {
   readonly backend?: unknown;
 }
 
-/** Contents of `config.json`. */
-export interface RunRecord {
+/**
+ * Contents of `config.json`: an envelope every trainer shares (`trainer` names the one that wrote
+ * the run: `two-stage-vae` here, others in other packages) around the trainer's own config and its
+ * components, each recorded as `{ plugin, config }` so the registry rebuilds it.
+ */
+export interface RunRecord<C = unknown> {
   readonly format: 'tsvae-run';
   readonly version: 2;
+  /** The trainer that wrote the run (and can resume it). */
+  readonly trainer: string;
   readonly createdAt: string;
-  readonly config: RunConfig;
+  readonly config: C;
   /** Each component's plugin and config, as the registry rebuilds it. */
-  readonly components: RunComponents;
+  readonly components: Readonly<Record<string, ComponentRecord>>;
   readonly versions: Readonly<Record<string, string>>;
   readonly backend: unknown;
   readonly tfBackend: string;
@@ -60,9 +65,10 @@ const componentSchema = z.object({
 const recordSchema = z.object({
   format: z.literal('tsvae-run'),
   version: z.literal(2),
+  trainer: z.string().min(1),
   createdAt: z.string(),
   config: z.unknown(),
-  components: z.object({ dataset: componentSchema, stage1: componentSchema, secondStage: componentSchema }),
+  components: z.record(z.string(), componentSchema),
   versions: z.record(z.string(), z.string()),
   backend: z.unknown(),
   tfBackend: z.string(),
@@ -196,7 +202,7 @@ export class RunDirectory {
     return existsSync(this.configFile);
   }
 
-  /** Reads and validates `config.json`. */
+  /** Reads and validates `config.json` (the envelope; the trainer's config is left unparsed). */
   readRecord(): RunRecord {
     const path = this.configFile;
     if (!existsSync(path)) {
@@ -209,13 +215,37 @@ export class RunDirectory {
       const hint = v === 1 ? ' (a run from an older tsvae, format version 1: retrain it)' : '';
       throw new FileFormatError(path, `not a tsvae run record${hint}: ${describeIssues(parsed.error)}`);
     }
-    let config: RunConfig;
+    return parsed.data as RunRecord;
+  }
+
+  /**
+   * Reads `config.json` of a run written by `trainer`: checks the trainer and that the named
+   * components are recorded, and parses the config with `parse` (errors name the file).
+   */
+  readRecordOf<C>(
+    trainer: string,
+    parse: (config: unknown) => C,
+    components: readonly string[] = [],
+  ): RunRecord<C> {
+    const record = this.readRecord();
+    const path = this.configFile;
+    if (record.trainer !== trainer) {
+      throw new RunDirectoryError(
+        `${path}: this run was trained by "${record.trainer}", not "${trainer}"; use the command for that kind of run`,
+        path,
+      );
+    }
+    const missing = components.filter((c) => !(c in record.components));
+    if (missing.length) {
+      throw new FileFormatError(path, `field components: ${missing.map((m) => `"${m}"`).join(', ')} missing`);
+    }
+    let config: C;
     try {
-      config = parseRunConfig(parsed.data.config);
+      config = parse(record.config);
     } catch (e) {
       throw new FileFormatError(path, `field config: ${(e as Error).message}`, { cause: e });
     }
-    return { ...(parsed.data as unknown as RunRecord), config };
+    return { ...record, config };
   }
 
   /** Writes `config.json` atomically. */

@@ -29,7 +29,7 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listCheckpoints, loadCheckpoint, loadLatestCheckpoint } from './checkpoint';
 import { NonFiniteLossError, RunDirectoryError, RunInUseError } from './errors';
-import { loadRun } from './index';
+import { loadRun, readVaeRecord } from './index';
 import { RunDirectory } from './run-dir';
 import { sampleTwoStage, VaeGenerator } from './sample';
 import { registerTinyPlugins, smallRunConfig, tempDir } from './testing';
@@ -111,7 +111,7 @@ beforeAll(async () => {
 
 describe('trainTwoStage', () => {
   it('writes config.json with every component as {plugin, config}, metrics.jsonl, checkpoints and grids', () => {
-    const record = new RunDirectory(reference).readRecord();
+    const record = readVaeRecord(new RunDirectory(reference));
     expect(record.config.seed).toBe(3);
     expect(record.components.stage1.plugin).toBe('vae');
     expect(record.components.stage1.config).toMatchObject({
@@ -402,7 +402,7 @@ describe('the run directory', () => {
     expect(() => run.readMetrics()).toThrow(/metrics\.jsonl: line 4, column \d+: truncated JSON/);
     await expect(trainTwoStage({ runDir: dir, resume: true })).rejects.toThrow(/metrics\.jsonl: line 4/);
     writeFileSync(run.configFile, '{"format": "tsvae-run", "version": 2}');
-    expect(() => run.readRecord()).toThrow(/config\.json: not a tsvae run record: field createdAt/);
+    expect(() => run.readRecord()).toThrow(/config\.json: not a tsvae run record: field trainer/);
   });
 
   it('contains no temporary files after a run', () => {

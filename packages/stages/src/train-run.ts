@@ -23,7 +23,15 @@ import {
   saveCheckpoint,
   type TrainingPosition,
 } from './checkpoint';
-import { createModels, type RunComponents, type RunModels, resolveComponents } from './components';
+import {
+  createModels,
+  type RunComponents,
+  type RunModels,
+  readVaeRecord,
+  resolveComponents,
+  VAE_TRAINER,
+  type VaeRunRecord,
+} from './components';
 import { parseRunConfig, type RunConfig } from './config';
 import { stepsPerEpoch } from './data';
 import { RunDirectoryError } from './errors';
@@ -306,7 +314,7 @@ async function openSession(options: TrainTwoStageOptions): Promise<RunSession> {
   const logger = options.logger ?? silentLogger;
   const dir = new RunDirectory(options.runDir);
   if (options.resume) {
-    const record = dir.readRecord();
+    const record = readVaeRecord(dir);
     const lock = dir.lock();
     let models: RunModels | undefined;
     let checkpoint: LoadedCheckpoint | null = null;
@@ -360,9 +368,10 @@ async function openSession(options: TrainTwoStageOptions): Promise<RunSession> {
       );
     }
     dir.removeStaleTemps(true);
-    const record: RunRecord = {
+    const record: VaeRunRecord = {
       format: 'tsvae-run',
       version: 2,
+      trainer: VAE_TRAINER,
       createdAt: new Date().toISOString(),
       config,
       components,
