@@ -3,7 +3,7 @@
  * Option parsing, the run's generators, printing and eval.json; the evaluation itself (extractor
  * choice and defaults, reference-feature cache, protocol) is `@tsvae/metrics`' `evaluate()`.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
 import type { Logger } from '@tsvae/core';
 import { assertWritable, fsError, writeJsonAtomic } from '@tsvae/core/node';
@@ -15,7 +15,7 @@ import {
   FID_WEIGHTS_FILE,
   type GeneratorEvaluation,
 } from '@tsvae/metrics';
-import { loadRun, type SamplingMode, VaeGenerator } from '@tsvae/stages';
+import { loadRun, RunDirectory, type SamplingMode, VaeGenerator } from '@tsvae/stages';
 import { type Command, Option } from 'commander';
 import {
   backendOption,
@@ -196,7 +196,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   // --resize is the inception-fid config's `resize`; an explicit config of it wins.
   userConfigs.set('inception-fid', { resize: o.resize, ...(userConfigs.get('inception-fid') ?? {}) });
   const runDir = resolve(cwd, o.run);
-  const out = resolve(cwd, o.out ?? join(runDir, 'eval.json'));
+  const out = o.out ? resolve(cwd, o.out) : new RunDirectory(runDir).evalFile;
   const backend = await setupBackend(o.backend, io, o.verbose ?? false);
   const logger = stderrLogger(io, o.verbose ?? false);
   // Extractor set-up (e.g. training the classifier on first use) is long work: its info records

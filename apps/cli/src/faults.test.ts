@@ -297,7 +297,7 @@ describe.runIf(built && canMount)('faults, full disk and read-only file system (
     }
   }, 180_000);
 
-  it('a read-only file system: train names the directory and EROFS; sample on a read-only run names its output', () => {
+  it('a read-only file system: train names the directory and EROFS; sample and eval on a read-only run name their output, eval before any work', () => {
     const fs = mountTmpfs('8m') as Exclude<ReturnType<typeof mountTmpfs>, string>;
     try {
       const run = join(fs.dir, 'run');
@@ -311,6 +311,10 @@ describe.runIf(built && canMount)('faults, full disk and read-only file system (
       expect(s.stderr).toContain(
         `cannot write ${join(run, 'samples', 'two-stage-seed0.png')}: read-only file system (EROFS)`,
       );
+      const ev = tsvae(['eval', run, '--plugins', '@tsvae/stages/testing', '--backend', 'cpu', '--json']);
+      expect(ev.status).toBe(1);
+      expect(ev.stderr).toContain(`cannot write ${join(run, 'eval.json')}: read-only file system (EROFS)`);
+      expect(ev.stdout).not.toContain('"event":"progress"');
       const resume = tsvae([
         'train',
         '--resume',
