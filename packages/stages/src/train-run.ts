@@ -41,13 +41,7 @@ import {
   restoreOptimizer,
   type StageOptimizer,
 } from './optimizer';
-import {
-  type EpochMetrics,
-  RunDirectory,
-  type RunEnvironment,
-  type RunLock,
-  type RunRecord,
-} from './run-dir';
+import { type EpochMetrics, RunDirectory, type RunEnvironment, type RunLock } from './run-dir';
 import { sampleOneStage, sampleTwoStage, writeImageGrid } from './sample';
 import { encodeDataset, type LoopState, type StageResult, trainStage1, trainStage2 } from './train';
 
