@@ -18,7 +18,7 @@ import { registerTinyPlugins } from '@tsvae/stages/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeRealData } from '../../../test/real-data';
 import { EVAL_FORMAT, main } from './index';
-import { captureIO } from './testing';
+import { captureIO, SMALL_NETWORKS } from './testing';
 
 const io = (tty = false) => captureIO({ tty });
 
@@ -60,33 +60,8 @@ const events = (stdout: string): string[] =>
     .filter((l) => l.trim())
     .map((l) => (JSON.parse(l) as { event: string }).event);
 
-/**
- * `train` options (without `--dataset`) of a small run of the production models in seconds: the
- * `vae` stage 1 over small `infogan` networks and the `mlp` second stage, on 128 8x8 images (so
- * `test-pixels` below sees 64 pixels), cpu backend.
- */
-const TINY: readonly string[] = [
-  '--set',
-  'dataset.config={"size":128,"side":8}',
-  '--set',
-  'stage1.encoder.config={"convDims":[4,8],"fcDim":16}',
-  '--set',
-  'stage1.decoder.config={"convDims":[4,8],"fcDim":16}',
-  '--set',
-  'stage2.model.config={"width":16,"depth":2}',
-  '--latent-dim',
-  '4',
-  '--batch-size',
-  '32',
-  '--stage1-epochs',
-  '2',
-  '--stage2-epochs',
-  '2',
-  '--set',
-  'samples.count=16',
-  '--backend',
-  'cpu',
-];
+/** `train` options of a small run (the 128 8x8 images make `test-pixels` below see 64 pixels). */
+const TINY = SMALL_NETWORKS;
 
 /** Features = the 64 pixels of an 8x8 image: FID is then a plain Gaussian fit of pixels. */
 const pixels = definePlugin({

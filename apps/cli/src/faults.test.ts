@@ -38,6 +38,11 @@ function tsvae(args: readonly string[]): { status: number | null; stdout: string
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `tsvae train --resume <dir>` with the test plugins. */
+function resume(dir: string): ReturnType<typeof tsvae> {
+  return tsvae(['train', '--resume', dir, '--plugins', '@tsvae/stages/testing', '--backend', 'cpu']);
+}
+
 /** Spawns the CLI; `onLine` sees each JSON line of stdout. */
 function start(
   script: string,
@@ -127,15 +132,7 @@ describe.runIf(built)('faults, real processes', () => {
       expect(listCheckpoints(run.checkpointsDir)).toHaveLength(Math.min(k - 1, 2)); // keep 2
       expect(readdirSync(run.checkpointsDir).some((n) => n.endsWith('.tmp'))).toBe(true);
       expect(existsSync(run.lockFile)).toBe(true);
-      const resumed = tsvae([
-        'train',
-        '--resume',
-        dir,
-        '--plugins',
-        '@tsvae/stages/testing',
-        '--backend',
-        'cpu',
-      ]);
+      const resumed = resume(dir);
       expect(resumed.stderr, `write ${k}`).toBe('');
       expect(resumed.status).toBe(0);
       expectSame(dir, reference);
@@ -151,15 +148,7 @@ describe.runIf(built)('faults, real processes', () => {
         if (e['event'] === 'epoch' && ++seen === n) child.kill('SIGKILL');
       });
       expect(r.signal).toBe('SIGKILL');
-      const resumed = tsvae([
-        'train',
-        '--resume',
-        dir,
-        '--plugins',
-        '@tsvae/stages/testing',
-        '--backend',
-        'cpu',
-      ]);
+      const resumed = resume(dir);
       expect(resumed.status, resumed.stderr).toBe(0);
       expectSame(dir, reference);
     }
@@ -184,15 +173,7 @@ describe.runIf(built)('faults, real processes', () => {
       expect(r.code).toBe(code);
       expect(r.stdout).toContain(`"event":"interrupted","signal":"${signal}"`);
       expect(existsSync(new RunDirectory(dir).lockFile)).toBe(false);
-      const resumed = tsvae([
-        'train',
-        '--resume',
-        dir,
-        '--plugins',
-        '@tsvae/stages/testing',
-        '--backend',
-        'cpu',
-      ]);
+      const resumed = resume(dir);
       expect(resumed.status, resumed.stderr).toBe(0);
       expectSame(dir, reference);
     },
@@ -281,15 +262,7 @@ describe.runIf(built && canMount)('faults, full disk and read-only file system (
       );
       expect(r.stdout.trim().split('\n').at(-1)).toContain('"event":"error"');
       rmSync(filler);
-      const resumed = tsvae([
-        'train',
-        '--resume',
-        dir,
-        '--plugins',
-        '@tsvae/stages/testing',
-        '--backend',
-        'cpu',
-      ]);
+      const resumed = resume(dir);
       expect(resumed.status, resumed.stderr).toBe(0);
       expect(new RunDirectory(dir).readMetrics().filter((m) => m.stage === 'stage1')).toHaveLength(12);
     } finally {
@@ -315,17 +288,9 @@ describe.runIf(built && canMount)('faults, full disk and read-only file system (
       expect(ev.status).toBe(1);
       expect(ev.stderr).toContain(`cannot write ${join(run, 'eval.json')}: read-only file system (EROFS)`);
       expect(ev.stdout).not.toContain('"event":"progress"');
-      const resume = tsvae([
-        'train',
-        '--resume',
-        run,
-        '--plugins',
-        '@tsvae/stages/testing',
-        '--backend',
-        'cpu',
-      ]);
-      expect(resume.status).toBe(1);
-      expect(resume.stderr).toMatch(/run\.lock: read-only file system \(EROFS\)/);
+      const resumed = resume(run);
+      expect(resumed.status).toBe(1);
+      expect(resumed.stderr).toMatch(/run\.lock: read-only file system \(EROFS\)/);
     } finally {
       fs.unmount();
     }

@@ -32,14 +32,11 @@ export function captureIO(
 }
 
 /**
- * `train` options of a run of the production models at test size, in seconds on the cpu backend:
- * the `vae` stage 1 over small `infogan` networks and the `mlp` second stage, on 128 images of
- * `tiny-manifold` (from `@tsvae/stages/testing`, which the caller registers or loads with
- * `--plugins`).
+ * `train` options (all but `--dataset`) of a run of the production models at test size, in seconds
+ * on the cpu backend: the `vae` stage 1 over small `infogan` networks and the `mlp` second stage,
+ * on 128 images of 8x8.
  */
-export const SMALL_MODEL: readonly string[] = [
-  '--dataset',
-  'tiny-manifold',
+export const SMALL_NETWORKS: readonly string[] = [
   '--set',
   'dataset.config={"size":128,"side":8}',
   '--set',
@@ -61,3 +58,9 @@ export const SMALL_MODEL: readonly string[] = [
   '--backend',
   'cpu',
 ];
+
+/**
+ * {@link SMALL_NETWORKS} on `tiny-manifold` (from `@tsvae/stages/testing`, which the caller
+ * registers or loads with `--plugins`).
+ */
+export const SMALL_MODEL: readonly string[] = ['--dataset', 'tiny-manifold', ...SMALL_NETWORKS];

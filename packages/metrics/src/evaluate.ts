@@ -216,14 +216,9 @@ export interface GeneratorEvaluation {
   readonly seconds: number;
 }
 
-/** Options of {@link evaluateGenerators}. */
-export interface EvaluateOptions {
-  /** Generators to evaluate, by the name to report them under. */
-  readonly generators: Readonly<Record<string, Generator>>;
-  /** Real images (usually the test split). */
-  readonly reference: DataSplit;
-  readonly extractors: readonly FeatureExtractor[];
-  /** Generated images per trial (default 10000, the recipe's N). */
+/** The sampling and scoring protocol of an evaluation (recorded in the report). */
+export interface EvaluationProtocolOptions {
+  /** Generated images per generator and trial (default 10000, the recipe's N). */
   readonly count?: number;
   /** First N reference images (default min(10000, reference size)). */
   readonly referenceCount?: number;
@@ -247,6 +242,15 @@ export interface EvaluateOptions {
    * the sample counts), or `false` to skip KID.
    */
   readonly kid?: Omit<KidOptions, 'seed'> | false;
+}
+
+/** Options of {@link evaluateGenerators}. */
+export interface EvaluateOptions extends EvaluationProtocolOptions {
+  /** Generators to evaluate, by the name to report them under. */
+  readonly generators: Readonly<Record<string, Generator>>;
+  /** Real images (usually the test split). */
+  readonly reference: DataSplit;
+  readonly extractors: readonly FeatureExtractor[];
   /**
    * Supplies the reference features of an extractor, e.g. from a cache: called with a thunk that
    * computes them (`[referenceCount, featureDim]`); return its result or a stored copy.

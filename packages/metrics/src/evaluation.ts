@@ -11,29 +11,14 @@ import {
 } from '@tsvae/core';
 import { cacheDir as cacheDirRule } from '@tsvae/core/node';
 import { EvaluationError } from './errors';
-import { type EvaluationProgress, evaluateGenerators, type GeneratorEvaluation } from './evaluate';
+import {
+  type EvaluationProgress,
+  type EvaluationProtocolOptions,
+  evaluateGenerators,
+  type GeneratorEvaluation,
+} from './evaluate';
 import { type ChosenExtractor, type SkippedExtractor, selectExtractors } from './extractors';
 import { type ReferenceRecord, referenceFeatureCache } from './reference-cache';
-
-/** The sampling and scoring protocol of an evaluation (recorded in the report). */
-export interface EvaluationProtocolOptions {
-  /** Generated images per generator and trial (default 10000, the recipe's N). */
-  readonly count?: number;
-  /** First N reference images of the split (default min(10000, split size)). */
-  readonly referenceCount?: number;
-  /** Trials with fresh samples (default 1; the paper reports 10). Trial `t` uses seed `seed + t`. */
-  readonly trials?: number;
-  /** Seed of trial 0 (default 0, which reproduces like any other seed). */
-  readonly seed?: number;
-  /** Images per generate / extract call (default 500). */
-  readonly batchSize?: number;
-  /** Round generated images to uint8 levels first (default true). */
-  readonly quantize?: boolean;
-  /** The reference code's per-image min-max normalisation of generated images (default false). */
-  readonly minMaxNormalize?: boolean;
-  /** KID subsets and subset size (default 100 of 1000, clamped to N), or `false` to skip KID. */
-  readonly kid?: { readonly subsets?: number; readonly subsetSize?: number } | false;
-}
 
 /** Options of {@link evaluate}. */
 export interface EvaluationOptions extends EvaluationProtocolOptions {

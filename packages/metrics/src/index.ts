@@ -18,6 +18,7 @@ export { EvaluationError, type EvaluationErrorInit } from './errors';
 export {
   type EvaluateOptions,
   type EvaluationProgress,
+  type EvaluationProtocolOptions,
   evaluateGenerators,
   type FeatureOptions,
   type GeneratedFeatureOptions,
@@ -31,7 +32,6 @@ export {
 export {
   type EvaluatedExtractor,
   type EvaluationOptions,
-  type EvaluationProtocolOptions,
   type EvaluationReport,
   type EvaluationStart,
   evaluate,
