@@ -114,6 +114,54 @@ export interface SecondStage extends Module {
   sample(n: number, options?: { readonly seed?: number }): Tensor2D;
   /** Scalars worth logging per epoch (e.g. `{ gamma: 0.01 }`). */
   diagnostics?(): Record<string, number>;
+  /**
+   * Fits the model directly to the stage-1 codes, for models not trained by gradient steps (e.g.
+   * a Gaussian mixture fitted by EM). When present, trainers call it instead of their gradient
+   * loop, once, with every training example's posterior `q(z|x_i) = N(mu_i, diag(sigma_i^2))`;
+   * the model decides how it uses them (fresh draws `mu + sigma * eps` seeded from
+   * `options.seed`, or the Gaussians themselves) and documents it. The result must depend only on
+   * `codes`, `options.seed` and the model's config (not on its weights before the call), so an
+   * interrupted fit re-runs identically. Afterwards `getWeights` holds the fitted model.
+   *
+   * Rejects with the signal's reason when `options.signal` aborts (between iterations); the
+   * model's weights are then unspecified.
+   */
+  fit?(codes: SecondStageCodes, options: SecondStageFitOptions): Promise<void>;
+}
+
+/** What {@link SecondStage.fit} fits: the stage-1 posterior of every training example. */
+export interface SecondStageCodes {
+  /** Number of examples. */
+  readonly size: number;
+  /** Dimension of `z`. */
+  readonly latentDim: number;
+  /** Posterior means, `[size, latentDim]` row-major. */
+  readonly mu: Float32Array;
+  /** Posterior standard deviations, `[size, latentDim]` row-major. */
+  readonly sigma: Float32Array;
+}
+
+/** One iteration of a {@link SecondStage.fit}. */
+export interface SecondStageFitProgress {
+  /** 1-based iteration just finished. */
+  readonly iteration: number;
+  /** The most iterations the fit will run (it may stop earlier, converged). */
+  readonly maxIterations: number;
+  /** What the fit minimises, per example (e.g. the negative log-likelihood); trainers log it as the loss. */
+  readonly loss: number;
+  /** Other scalars of the iteration (e.g. `{ logLikelihood, change }`). */
+  readonly logs: Readonly<Record<string, number>>;
+}
+
+/** Options of {@link SecondStage.fit}. */
+export interface SecondStageFitOptions {
+  /** Seed of every random choice of the fit (initialisation, draws); from `deriveSeed`, never 0. */
+  readonly seed: number;
+  readonly logger?: Logger;
+  /** Aborting stops the fit between iterations; it then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+  /** Called after every iteration (awaited). */
+  readonly onProgress?: (progress: SecondStageFitProgress) => void | Promise<void>;
 }
 
 /** One split of a dataset, held in memory in its compact storage type. */
