@@ -13,6 +13,7 @@ export {
   disposeAdamState,
   FusedAdamOptimizer,
 } from './adam';
+export { HIGHER_ORDER_GRADIENTS, registerHigherOrderGradients } from './gradients';
 export {
   BACKEND_ORDER,
   BackendUnavailableError,
