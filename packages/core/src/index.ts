@@ -31,6 +31,18 @@ export {
   z,
 } from './registry';
 export { createRng, deriveSeed, MAX_SEED, type Rng, type RngState } from './rng';
+export {
+  DEFAULT_SAMPLE_BATCH_SIZE,
+  decoderMean,
+  type InterpolationMethod,
+  interpolateLatents,
+  type SampleDecoder,
+  type SampleOptions,
+  type SamplingMode,
+  sampleLatents,
+  sampleOneStage,
+  sampleTwoStage,
+} from './sample';
 export type {
   DataSplit,
   Dataset,

@@ -1,67 +1,22 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed, type Generator, type ImageShape, type SecondStage, type Stage1Model } from '@tsvae/core';
+/**
+ * Sampling from a trained run: the sampling functions (platform-neutral, in `@tsvae/core`, re-exported
+ * here), {@link VaeGenerator}, and PNG grids (Node).
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import {
+  type Generator,
+  type ImageShape,
+  type SampleOptions,
+  type SamplingMode,
+  type SecondStage,
+  type Stage1Model,
+  sampleOneStage,
+  sampleTwoStage,
+} from '@tsvae/core';
 import { writeFileAtomic } from '@tsvae/core/node';
 import { PNG } from 'pngjs';
 
-/** Options of a sampling call. */
-export interface SampleOptions {
-  /**
-   * Seed of the draws (deterministic when given; 0 is a seed like any other). Batch `i` draws with
-   * `deriveSeed(seed, 'sample-batch', i)`, so the same seed and batch size give the same images.
-   */
-  readonly seed?: number;
-  /** Images computed per batch (default 256). */
-  readonly batchSize?: number;
-}
-
-function inBatches(
-  n: number,
-  batchSize: number,
-  seed: number | undefined,
-  fn: (m: number, seed?: number) => tf.Tensor4D,
-): tf.Tensor4D {
-  const parts: tf.Tensor4D[] = [];
-  for (let done = 0, i = 0; done < n; done += batchSize, i++) {
-    const m = Math.min(batchSize, n - done);
-    parts.push(seed === undefined ? fn(m) : fn(m, deriveSeed(seed, 'sample-batch', i)));
-  }
-  if (parts.length === 1) return parts[0] as tf.Tensor4D;
-  const out = tf.concat(parts, 0);
-  tf.dispose(parts);
-  return out;
-}
-
-/** One-stage sampling: `z ~ N(0, I)`, `x = decoder mean(z)`. Returns `[n, H, W, C]` in [0, 1]. */
-export function sampleOneStage(vae: Stage1Model, n: number, options: SampleOptions = {}): tf.Tensor4D {
-  return inBatches(n, options.batchSize ?? 256, options.seed, (m, seed) =>
-    tf.tidy(() =>
-      vae.decode(tf.randomNormal([m, vae.latentDim], 0, 1, 'float32', seed) as tf.Tensor2D, {
-        training: false,
-      }),
-    ),
-  );
-}
-
-/**
- * Two-stage sampling: `u ~ N(0, I)`, `z = decoder2(u) + gamma_z * eps` (the second stage's
- * `sample`), `x = decoder mean(z)` (no pixel noise). Returns `[n, H, W, C]` in [0, 1].
- */
-export function sampleTwoStage(
-  vae: Stage1Model,
-  secondStage: SecondStage,
-  n: number,
-  options: SampleOptions = {},
-): tf.Tensor4D {
-  return inBatches(n, options.batchSize ?? 256, options.seed, (m, seed) =>
-    tf.tidy(() => {
-      const z = seed === undefined ? secondStage.sample(m) : secondStage.sample(m, { seed });
-      return vae.decode(z, { training: false });
-    }),
-  );
-}
-
-/** Sampling mode of a {@link VaeGenerator}. */
-export type SamplingMode = 'one-stage' | 'two-stage';
+export { type SampleOptions, type SamplingMode, sampleOneStage, sampleTwoStage } from '@tsvae/core';
 
 /**
  * A trained VAE as a {@link Generator}: `two-stage` (the Two-Stage VAE) or `one-stage` (the stage-1
