@@ -255,19 +255,28 @@ export class RunDirectory {
 
   /** Reads `metrics.jsonl` (absent: no records); a bad line is an error naming the file and the line. */
   readMetrics(): EpochMetrics[] {
+    return this.readMetricsWith(metricsSchema) as EpochMetrics[];
+  }
+
+  /**
+   * Reads `metrics.jsonl` with a trainer's own record schema (each trainer writes its own records;
+   * {@link RunDirectory.readMetrics} reads the two-stage VAE's). Absent: no records; a bad line is
+   * an error naming the file and the line.
+   */
+  readMetricsWith<T>(schema: z.ZodType<T>): T[] {
     const path = this.metricsFile;
     if (!existsSync(path)) return [];
     return readJsonLines(path).map((row, i) => {
-      const parsed = metricsSchema.safeParse(row);
+      const parsed = schema.safeParse(row);
       if (!parsed.success) {
         throw new FileFormatError(path, `record ${i + 1}: ${describeIssues(parsed.error)}`);
       }
-      return parsed.data as EpochMetrics;
+      return parsed.data;
     });
   }
 
-  /** Rewrites `metrics.jsonl` atomically with `records`. */
-  writeMetrics(records: readonly EpochMetrics[]): void {
+  /** Rewrites `metrics.jsonl` atomically with `records` (one JSON line each). */
+  writeMetrics(records: readonly object[]): void {
     writeFileAtomic(this.metricsFile, records.map((m) => `${JSON.stringify(m)}\n`).join(''));
   }
 
