@@ -220,6 +220,7 @@ export function addTrainCommand(program: Command, io: CliIO, result: { code: num
     .addOption(
       new Option('--likelihood <name>', 'decoder likelihood (learned-gamma)').choices([
         'learned-gamma',
+        'optimal-gamma',
         'fixed-gamma',
         'bernoulli',
       ]),

@@ -14,4 +14,4 @@ export { Bernoulli, bernoulliNll, DEFAULT_BERNOULLI_CLAMP } from './bernoulli';
 export { LOG_2PI } from './constants';
 export { DiagonalGaussian, klStandardNormal, StandardNormal } from './gaussian';
 export type { GammaConvention } from './likelihood';
-export { GaussianDecoderLikelihood, gammaLogStd, gaussianNll } from './likelihood';
+export { GaussianDecoderLikelihood, gammaLogStd, gaussianNll, optimalLogGamma } from './likelihood';

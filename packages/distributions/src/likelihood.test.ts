@@ -2,7 +2,13 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DiagonalGaussian } from './gaussian';
-import { type GammaConvention, GaussianDecoderLikelihood, gammaLogStd, gaussianNll } from './likelihood';
+import {
+  type GammaConvention,
+  GaussianDecoderLikelihood,
+  gammaLogStd,
+  gaussianNll,
+  optimalLogGamma,
+} from './likelihood';
 import {
   expectClose,
   expectGradsMatch,
@@ -212,5 +218,41 @@ describe('GaussianDecoderLikelihood', () => {
       lg.dispose();
     }
     xHat.dispose();
+  });
+});
+
+describe('optimalLogGamma', () => {
+  const rand = prng(31);
+  const shape = [4, 3, 3, 1];
+  const n = 36;
+  const xv = Array.from({ length: n }, () => rand());
+  const hv = xv.map((v) => v + 0.2 * (rand() - 0.5));
+  const mse = xv.reduce((s, v, i) => s + (v - (hv[i] as number)) ** 2, 0) / n;
+
+  for (const convention of ['std', 'variance'] as const) {
+    it(`${convention}: is the closed form (gamma^2 = mse) and no gamma on a grid gives a lower NLL`, () => {
+      const x = tf.tensor(xv, shape);
+      const xHat = tf.tensor(hv, shape);
+      const lg = optimalLogGamma(x, xHat, convention, 1e-6);
+      const want = convention === 'std' ? 0.5 * Math.log(mse) : Math.log(mse);
+      expect(lg.dataSync()[0]).toBeCloseTo(want, 5);
+      const best = tf.tidy(() => tf.sum(gaussianNll(x, xHat, lg, convention)).dataSync()[0] as number);
+      for (let d = -2; d <= 2; d += 0.05) {
+        const other = tf.tidy(
+          () => tf.sum(gaussianNll(x, xHat, tf.scalar(want + d), convention)).dataSync()[0] as number,
+        );
+        expect(other).toBeGreaterThanOrEqual(best - 1e-4 * Math.abs(best));
+      }
+      tf.dispose([x, xHat, lg]);
+    });
+  }
+
+  it('is floored (in the convention of gamma) when the reconstruction is exact', () => {
+    tf.tidy(() => {
+      const x = tf.tensor(xv, shape);
+      expect(optimalLogGamma(x, x, 'std', 1e-3).dataSync()[0]).toBeCloseTo(Math.log(1e-3), 5);
+      expect(optimalLogGamma(x, x, 'variance', 1e-3).dataSync()[0]).toBeCloseTo(Math.log(1e-3), 5);
+      expect(() => optimalLogGamma(x, x, 'std', 0)).toThrow(RangeError);
+    });
   });
 });

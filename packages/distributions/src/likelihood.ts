@@ -64,6 +64,32 @@ export function gaussianNll(
 }
 
 /**
+ * The `logGamma` that minimises {@link gaussianNll} for the given reconstruction, in closed form:
+ * with `mse` the mean of `(x - xHat)^2` over the batch and every dimension, the optimal variance is
+ * `mse`, so `gamma = sqrt(mse)` (`'std'`) or `gamma = mse` (`'variance'`) — σ-VAE's "optimal
+ * sigma" (Rybkin et al., 2021). `floor` bounds gamma from below in the same convention (a perfect
+ * reconstruction would send it to 0). A scalar, differentiable in `x` and `xHat` (away from the
+ * floor); by the envelope theorem the gradient of the NLL at this gamma w.r.t. `xHat` equals the
+ * gradient at gamma held fixed.
+ */
+export function optimalLogGamma(
+  x: Tensor,
+  xHat: Tensor,
+  convention: GammaConvention = 'std',
+  floor = 1e-3,
+): Tensor {
+  checkConvention(convention);
+  if (!(floor > 0) || !Number.isFinite(floor))
+    throw new RangeError(`floor must be a positive number, got ${floor}`);
+  return tf.tidy(() => {
+    const mse = tf.mean(tf.square(tf.sub(asFloat(x), asFloat(xHat))));
+    const variance = tf.maximum(mse, convention === 'std' ? floor * floor : floor);
+    const logVariance = tf.log(variance);
+    return convention === 'std' ? tf.mul(logVariance, 0.5) : logVariance;
+  });
+}
+
+/**
  * The decoder likelihood `p(x|z) = N(xHat, gamma I)` with one scalar learned `logGamma` (the
  * Two-Stage VAE's stage-1 and stage-2 decoders). Keeps references to `xHat` and `logGamma` without
  * copying or disposing them; every method returns a new tensor owned by the caller.

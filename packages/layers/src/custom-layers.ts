@@ -377,6 +377,12 @@ export interface LearnedGammaArgs {
   readonly convention?: GammaConvention;
   /** Initial `logGamma`; default 0 (gamma = 1). */
   readonly initialLogGamma?: number;
+  /**
+   * Whether the optimiser learns it (default true). False for the optimal-gamma likelihoods, where
+   * the loss writes the closed-form optimum into it at every training step (a state, like
+   * BatchNorm's moving averages).
+   */
+  readonly trainable?: boolean;
   readonly name?: string;
 }
 
@@ -391,12 +397,14 @@ export class LearnedGamma extends layers.Layer {
   static readonly className = 'LearnedGamma';
   readonly convention: GammaConvention;
   readonly initialLogGamma: number;
+  readonly learned: boolean;
   private variable: LayerVariable | null = null;
 
   constructor(args: LearnedGammaArgs = {}) {
     super(args.name === undefined ? {} : { name: args.name });
     this.convention = args.convention ?? 'std';
     this.initialLogGamma = args.initialLogGamma ?? 0;
+    this.learned = args.trainable ?? true;
   }
 
   override build(): void {
@@ -405,8 +413,18 @@ export class LearnedGamma extends layers.Layer {
       [],
       'float32',
       initializers.constant({ value: this.initialLogGamma }),
+      undefined,
+      this.learned,
     );
     this.built = true;
+  }
+
+  /** Writes `logGamma` (the optimal-gamma likelihoods' per-step update; no gradient flows through it). */
+  setLogGamma(value: tf.Tensor): void {
+    if (!this.variable) this.ensureBuilt();
+    const scalar = tf.tidy(() => tf.reshape(stopGradient(value), []));
+    (this.variable as LayerVariable).write(scalar);
+    scalar.dispose();
   }
 
   /** Builds the weight if needed (a standalone layer that never saw an input). */
@@ -443,7 +461,12 @@ export class LearnedGamma extends layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), convention: this.convention, initialLogGamma: this.initialLogGamma };
+    return {
+      ...super.getConfig(),
+      convention: this.convention,
+      initialLogGamma: this.initialLogGamma,
+      trainable: this.learned,
+    };
   }
 }
 

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { input, type LayersModel, layers, model, type SymbolicTensor } from '@tensorflow/tfjs-layers';
 import type { ForwardOptions, LossOptions, PluginDefinition, SecondStage, VaeLossTerms } from '@tsvae/core';
 import { definePlugin, deriveSeed, z } from '@tsvae/core';
-import { gammaLogStd, gaussianNll, klStandardNormal } from '@tsvae/distributions';
+import { gammaLogStd, gaussianNll, klStandardNormal, optimalLogGamma } from '@tsvae/distributions';
 import { type KernelInit, LearnedGamma, layerInitializers } from './custom-layers';
 import { LayersModule, runModel } from './module';
 import type { GammaConvention } from './types';
@@ -22,13 +22,21 @@ export interface MlpConfig {
   /** Hidden width (1024). */
   readonly width: number;
   readonly gammaConvention: GammaConvention;
+  /**
+   * `learned` (the reference code: `logGamma_z` trained by the optimiser) or `optimal` (set at
+   * every step to its closed-form optimum for the batch, floored at `gammaFloor`).
+   */
+  readonly gamma: 'learned' | 'optimal';
+  /** Lower bound of gamma_z for `gamma: 'optimal'`. */
+  readonly gammaFloor: number;
   /** Kernel initialiser: `glorot-uniform` (the reference code's `tf.layers.dense`) or `normal-0.02`. */
   readonly kernelInit: 'glorot-uniform' | 'normal-0.02';
 }
 
 /**
  * Config schema of the `mlp` second stage: `latentDim` (64), `secondLatentDim` (= latentDim),
- * `depth` (3), `width` (1024), `gammaConvention` (`std`), `kernelInit` (`glorot-uniform`).
+ * `depth` (3), `width` (1024), `gammaConvention` (`std`), `gamma` (`learned`), `gammaFloor`
+ * (1e-3), `kernelInit` (`glorot-uniform`).
  */
 export const mlpConfigSchema = z
   .object({
@@ -37,6 +45,8 @@ export const mlpConfigSchema = z
     depth: z.number().int().nonnegative().default(3),
     width: z.number().int().positive().default(1024),
     gammaConvention: z.enum(['std', 'variance']).default('std'),
+    gamma: z.enum(['learned', 'optimal']).default('learned'),
+    gammaFloor: z.number().positive().finite().default(1e-3),
     kernelInit: z.enum(['glorot-uniform', 'normal-0.02']).default('glorot-uniform'),
   })
   .transform(
@@ -46,6 +56,8 @@ export const mlpConfigSchema = z
       depth: c.depth,
       width: c.width,
       gammaConvention: c.gammaConvention,
+      gamma: c.gamma,
+      gammaFloor: c.gammaFloor,
       kernelInit: c.kernelInit,
     }),
   );
@@ -107,7 +119,11 @@ export function buildMlpDecoderModel(c: MlpConfig, seed?: number): LayersModel {
       })
       .apply(t),
   );
-  const lg = sym(new LearnedGamma({ convention: c.gammaConvention, name: 'loggamma_z' }).apply(uIn));
+  const lg = sym(
+    new LearnedGamma({ convention: c.gammaConvention, trainable: c.gamma === 'learned', name: 'loggamma_z' }).apply(
+      uIn,
+    ),
+  );
   return model({ inputs: uIn, outputs: [zHat, lg], name: 'mlp_decoder' });
 }
 
@@ -168,7 +184,11 @@ export class MlpSecondStage extends LayersModule implements SecondStage {
       const eps = tf.randomNormal(mu.shape, 0, 1, 'float32', options.seed);
       const u = tf.add(mu, tf.mul(tf.exp(logSigma), eps)) as tf.Tensor2D;
       const zHat = this.decode(u, options);
-      const lg = this.logGamma();
+      let lg: tf.Tensor = this.logGamma();
+      if (this.config.gamma === 'optimal') {
+        lg = optimalLogGamma(zIn, zHat, this.config.gammaConvention, this.config.gammaFloor);
+        if (options.training) this.gammaLayer.setLogGamma(lg);
+      }
       const reconstruction = tf.mean(gaussianNll(zIn, zHat, lg, this.config.gammaConvention)) as tf.Scalar;
       const kl = tf.mean(klStandardNormal(mu, logSigma)) as tf.Scalar;
       return {

@@ -16,7 +16,13 @@ import type {
   VaeLossTerms,
 } from '@tsvae/core';
 import { create, createSync, definePlugin, deriveSeed, z } from '@tsvae/core';
-import { bernoulliNll, DEFAULT_BERNOULLI_CLAMP, gaussianNll, klStandardNormal } from '@tsvae/distributions';
+import {
+  bernoulliNll,
+  DEFAULT_BERNOULLI_CLAMP,
+  gaussianNll,
+  klStandardNormal,
+  optimalLogGamma,
+} from '@tsvae/distributions';
 import { imageShapeSchema } from './config';
 import { LearnedGamma } from './custom-layers';
 import type { GammaConvention, Likelihood } from './types';
@@ -38,9 +44,11 @@ export const vaeConfigSchema = z.object({
   decoder: partSchema('infogan'),
   latentDim: z.number().int().positive().default(64),
   imageShape: imageShapeSchema,
-  likelihood: z.enum(['learned-gamma', 'fixed-gamma', 'bernoulli']).default('learned-gamma'),
+  likelihood: z.enum(['learned-gamma', 'optimal-gamma', 'fixed-gamma', 'bernoulli']).default('learned-gamma'),
   gammaConvention: z.enum(['std', 'variance']).default('std'),
   fixedGamma: z.number().positive().finite().default(1),
+  /** Lower bound of gamma (in the model's convention) for `optimal-gamma`. */
+  gammaFloor: z.number().positive().finite().default(1e-3),
 });
 
 /** The resolved config of the `vae` stage-1 plugin. */
@@ -67,6 +75,8 @@ export interface Stage1VaeOptions {
   readonly likelihood?: Likelihood;
   readonly gammaConvention?: GammaConvention;
   readonly fixedGamma?: number;
+  /** Lower bound of gamma for `optimal-gamma` (default 1e-3). */
+  readonly gammaFloor?: number;
   /** The `vae` plugin config it was built from (recorded for saving; set by the plugin). */
   readonly config?: VaeConfig;
 }
@@ -75,10 +85,13 @@ export interface Stage1VaeOptions {
  * A stage-1 VAE from an encoder and a decoder (any implementations of core's interfaces).
  * Loss on `x` in [0, 1], averaged over the batch and summed over dimensions:
  * `KL = sum(mu^2 + sigma^2 - 2 log sigma - 1) / 2` plus the NLL of the likelihood: Gaussian with a
- * learned scalar `logGamma` (a {@link LearnedGamma}, initialised to 0), Gaussian with a fixed gamma,
- * or Bernoulli cross-entropy (from the decoder's logits when it has them). `z = mu + sigma * eps`.
+ * learned scalar `logGamma` (a {@link LearnedGamma}, initialised to 0); Gaussian with gamma set at
+ * every step to its closed-form optimum for the batch (`optimal-gamma`: gamma^2 = the batch's
+ * mean squared error, floored; see `optimalLogGamma`); Gaussian with a fixed gamma; or Bernoulli
+ * cross-entropy (from the decoder's logits when it has them). `z = mu + sigma * eps`.
  *
- * Weight names: `encoder/<name>`, `decoder/<name>`, and `logGamma` when learned.
+ * Weight names: `encoder/<name>`, `decoder/<name>`, and `logGamma` for the learned and optimal
+ * gammas (the optimal one holds the last training batch's gamma; not trained by the optimiser).
  */
 export class Stage1VaeModel implements Stage1Model {
   readonly encoder: Encoder;
@@ -88,9 +101,11 @@ export class Stage1VaeModel implements Stage1Model {
   readonly gammaConvention: GammaConvention;
   /** The fixed gamma (`fixed-gamma` likelihood). */
   readonly fixedGamma: number;
+  /** The lower bound of gamma (`optimal-gamma`). */
+  readonly gammaFloor: number;
   /** The `vae` plugin config it was built from, when built through the plugin. */
   readonly config: VaeConfig | undefined;
-  /** The learned `logGamma` layer (`learned-gamma` only). */
+  /** The `logGamma` layer (`learned-gamma`: trained; `optimal-gamma`: written by the loss). */
   readonly gammaLayer: LearnedGamma | null;
   private readonly fixedLogGamma: tf.Scalar | null;
 
@@ -106,9 +121,14 @@ export class Stage1VaeModel implements Stage1Model {
     this.likelihood = options.likelihood ?? 'learned-gamma';
     this.gammaConvention = options.gammaConvention ?? 'std';
     this.fixedGamma = options.fixedGamma ?? 1;
+    this.gammaFloor = options.gammaFloor ?? 1e-3;
     this.config = options.config;
-    if (this.likelihood === 'learned-gamma') {
-      this.gammaLayer = new LearnedGamma({ convention: this.gammaConvention, name: 'loggamma_x' });
+    if (this.likelihood === 'learned-gamma' || this.likelihood === 'optimal-gamma') {
+      this.gammaLayer = new LearnedGamma({
+        convention: this.gammaConvention,
+        trainable: this.likelihood === 'learned-gamma',
+        name: 'loggamma_x',
+      });
       this.gammaLayer.ensureBuilt();
       this.fixedLogGamma = null;
     } else {
@@ -119,7 +139,7 @@ export class Stage1VaeModel implements Stage1Model {
     }
   }
 
-  /** `logGamma`: the learned variable, or the fixed value (0 for Bernoulli). */
+  /** `logGamma`: the learned (or last optimal) variable, or the fixed value (0 for Bernoulli). */
   logGamma(): tf.Scalar {
     return this.gammaLayer ? (this.gammaLayer.logGamma() as tf.Scalar) : (this.fixedLogGamma as tf.Scalar);
   }
@@ -128,7 +148,7 @@ export class Stage1VaeModel implements Stage1Model {
     return [
       ...this.encoder.trainableVariables(),
       ...this.decoder.trainableVariables(),
-      ...(this.gammaLayer ? [this.gammaLayer.logGamma()] : []),
+      ...(this.gammaLayer?.learned ? [this.gammaLayer.logGamma()] : []),
     ];
   }
 
@@ -162,7 +182,7 @@ export class Stage1VaeModel implements Stage1Model {
   }
 
   countParams(): number {
-    return this.encoder.countParams() + this.decoder.countParams() + (this.gammaLayer ? 1 : 0);
+    return this.encoder.countParams() + this.decoder.countParams() + (this.gammaLayer?.learned ? 1 : 0);
   }
 
   dispose(): void {
@@ -191,7 +211,11 @@ export class Stage1VaeModel implements Stage1Model {
       const eps = tf.randomNormal(mu.shape, 0, 1, 'float32', options.seed);
       const z = tf.add(mu, tf.mul(tf.exp(logSigma), eps)) as tf.Tensor2D;
       const out = this.decoder.decode(z, options);
-      const logGamma = this.logGamma();
+      let logGamma = this.logGamma();
+      if (this.likelihood === 'optimal-gamma') {
+        logGamma = optimalLogGamma(x, out.mean, this.gammaConvention, this.gammaFloor) as tf.Scalar;
+        if (options.training) this.gammaLayer?.setLogGamma(logGamma);
+      }
       let nll: tf.Tensor1D;
       if (this.likelihood === 'bernoulli') {
         nll = out.logits

@@ -63,6 +63,7 @@ function stage1Config(config: RunConfig, imageShape: ImageShape): Record<string,
     likelihood: s1.likelihood,
     gammaConvention: s1.gammaConvention,
     fixedGamma: s1.fixedGamma,
+    gammaFloor: s1.gammaFloor,
     ...fixed,
   };
   return {

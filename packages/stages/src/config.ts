@@ -52,9 +52,13 @@ export const runConfigSchema = z
         model: pluginRefSchema.default({ name: 'vae', config: {} }),
         encoder: pluginRefSchema.default({ name: 'infogan', config: {} }),
         decoder: pluginRefSchema.default({ name: 'infogan', config: {} }),
-        likelihood: z.enum(['learned-gamma', 'fixed-gamma', 'bernoulli']).default('learned-gamma'),
+        likelihood: z
+          .enum(['learned-gamma', 'optimal-gamma', 'fixed-gamma', 'bernoulli'])
+          .default('learned-gamma'),
         gammaConvention: z.enum(['std', 'variance']).default('std'),
         fixedGamma: z.number().positive().default(1),
+        /** Lower bound of gamma for the `optimal-gamma` likelihood. */
+        gammaFloor: z.number().positive().default(1e-3),
         epochs: epochs.default(400),
         lr: lr.default(1e-4),
         /** The learning rate halves every `lrEpochs` epochs. */
@@ -68,6 +72,7 @@ export const runConfigSchema = z
         likelihood: 'learned-gamma',
         gammaConvention: 'std',
         fixedGamma: 1,
+        gammaFloor: 1e-3,
         epochs: 400,
         lr: 1e-4,
         lrEpochs: 150,
