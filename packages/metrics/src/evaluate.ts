@@ -9,18 +9,55 @@ import {
 } from '@tsvae/core';
 import { fidFromFeatures, frechetDistance, preferLowRank } from './fid';
 import { type KidOptions, kernelInceptionDistance } from './kid';
+import { knnRadiiSteps, type PrdcOptions, type PrdcResult, prdcSteps, runSteps } from './prdc';
 import { computeStatistics, type FeatureStatistics } from './stats';
+
+/**
+ * The metrics an evaluation can report: `fid` (always; every result row has it), `kid` (Kernel
+ * Inception Distance) and `prdc` (improved precision and recall, density and coverage; see
+ * `precisionRecallDensityCoverage`).
+ */
+export type MetricName = 'fid' | 'kid' | 'prdc';
+
+/** Every {@link MetricName}. */
+export const METRIC_NAMES: readonly MetricName[] = ['fid', 'kid', 'prdc'];
+
+/** The metrics of an evaluation when none are named: FID and KID. */
+export const DEFAULT_METRICS: readonly MetricName[] = ['fid', 'kid'];
+
+/**
+ * Checks a metrics list (known names, `fid` included) and returns it without duplicates, in
+ * {@link METRIC_NAMES} order. Throws a `RangeError` saying what is wrong.
+ */
+export function resolveMetrics(metrics: readonly string[] = DEFAULT_METRICS): MetricName[] {
+  const unknown = metrics.filter((m) => !(METRIC_NAMES as readonly string[]).includes(m));
+  if (unknown.length) {
+    throw new RangeError(
+      `unknown metric ${unknown.map((m) => `'${m}'`).join(', ')} (known: ${METRIC_NAMES.join(', ')})`,
+    );
+  }
+  if (!metrics.includes('fid')) {
+    throw new RangeError(
+      `metrics must include 'fid' (every result row reports FID), got ${metrics.join(', ') || 'none'}`,
+    );
+  }
+  return METRIC_NAMES.filter((m) => metrics.includes(m));
+}
 
 /** Where a long evaluation stands (for progress bars). */
 export interface EvaluationProgress {
-  /** `reference`: features of the real images; `generated`: of a generator's samples. */
-  readonly phase: 'reference' | 'generated';
+  /**
+   * `reference`: features of the real images; `generated`: of a generator's samples; `prdc`: the
+   * k-NN distances of precision / recall / density / coverage (of the reference features alone
+   * when `generator` is absent, else of that generator's trial).
+   */
+  readonly phase: 'reference' | 'generated' | 'prdc';
   readonly extractor: string;
-  /** The generator (phase `generated`). */
+  /** The generator (phases `generated` and `prdc`). */
   readonly generator?: string;
-  /** 0-based trial (phase `generated`). */
+  /** 0-based trial (phases `generated` and `prdc`). */
   readonly trial?: number;
-  /** Images done / to do in this phase. */
+  /** Images (phase `prdc`: pairs of feature vectors) done / to do in this phase. */
   readonly done: number;
   readonly total: number;
 }
@@ -184,12 +221,22 @@ function meanStd(values: readonly number[]): MeanStd {
   return { mean, std: Math.sqrt(v) };
 }
 
+/** Precision, recall, density and coverage of one trial (see `precisionRecallDensityCoverage`). */
+export interface PrdcValues {
+  readonly precision: number;
+  readonly recall: number;
+  readonly density: number;
+  readonly coverage: number;
+}
+
 /** One trial: fresh samples of a generator against the reference features. */
 export interface TrialResult {
   readonly seed: number;
   readonly fid: number;
   /** KID mean and std over its subsets (absent when KID is off). */
   readonly kid?: MeanStd;
+  /** Absent unless the metrics include `prdc`. */
+  readonly prdc?: PrdcValues;
 }
 
 /** FID and KID of one generator under one feature extractor. */
@@ -211,6 +258,14 @@ export interface GeneratorEvaluation {
     readonly stdOver: 'subsets' | 'trials';
     readonly subsets: number;
     readonly subsetSize: number;
+  };
+  /**
+   * Precision, recall, density and coverage: mean and std over trials (std 0 for one trial), with
+   * `k` and the comparison (`closedBalls`). Absent unless the metrics include `prdc`.
+   */
+  readonly prdc?: { readonly [K in keyof PrdcValues]: MeanStd } & {
+    readonly k: number;
+    readonly closedBalls: boolean;
   };
   readonly trials: readonly TrialResult[];
   readonly seconds: number;
@@ -242,6 +297,17 @@ export interface EvaluationProtocolOptions {
    * the sample counts), or `false` to skip KID.
    */
   readonly kid?: Omit<KidOptions, 'seed'> | false;
+  /**
+   * Metrics to compute (default `['fid', 'kid']`; `fid` is required). Leaving `kid` out is the
+   * same as `kid: false`. `prdc` adds precision, recall, density and coverage (k-NN, float64;
+   * about `(N^2 / 2 + M^2 / 2 + N M) dim` multiply-adds: minutes at 10k x 10k x 2048).
+   */
+  readonly metrics?: readonly MetricName[];
+  /**
+   * Options of precision / recall / density / coverage (default `k` 3, strict balls), used when
+   * the metrics include `prdc`. Needs at least `k + 1` generated and reference images.
+   */
+  readonly prdc?: Omit<PrdcOptions, 'realRadii'>;
 }
 
 /** Options of {@link evaluateGenerators}. */
@@ -264,9 +330,11 @@ export interface EvaluateOptions extends EvaluationProtocolOptions {
 }
 
 /**
- * FID and KID of each generator against a reference split under each feature extractor, as in
- * the paper's protocol (N generated vs N test images, mean ± std over trials). Reference
- * features are computed once per extractor; samples are drawn and featurised a batch at a time.
+ * FID and KID (and, with `metrics: ['fid', 'kid', 'prdc']`, precision / recall / density /
+ * coverage) of each generator against a reference split under each feature extractor, as in the
+ * paper's protocol (N generated vs N test images, mean ± std over trials). Reference features
+ * (and their k-NN radii) are computed once per extractor; samples are drawn and featurised a batch
+ * at a time.
  *
  * @example
  * ```ts
@@ -294,7 +362,24 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
   const seed = options.seed ?? 0;
   checkSeed('seed', seed);
   checkSeed(`seed + trials - 1 (the last trial's seed)`, seed + trials - 1);
-  const kidOpts = options.kid === false ? null : (options.kid ?? {});
+  const metrics = resolveMetrics(options.metrics);
+  const kidOpts = options.kid === false || !metrics.includes('kid') ? null : (options.kid ?? {});
+  const prdcOpts = metrics.includes('prdc') ? { k: 3, closedBalls: false, ...(options.prdc ?? {}) } : null;
+  if (prdcOpts) {
+    if (!Number.isInteger(prdcOpts.k) || prdcOpts.k <= 0) {
+      throw new RangeError(`prdc.k must be a positive integer, got ${prdcOpts.k}`);
+    }
+    for (const [name, n] of [
+      ['count', count],
+      ['referenceCount', refCount],
+    ] as const) {
+      if (n < prdcOpts.k + 1) {
+        throw new RangeError(
+          `${name} ${n} is too small for prdc with k = ${prdcOpts.k} (needs at least ${prdcOpts.k + 1})`,
+        );
+      }
+    }
+  }
   const common = {
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -320,6 +405,26 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
     // sample counts are small enough for the feature route of fidFromFeatures.
     const lowRank = preferLowRank(count, refCount, d);
     const realStats: FeatureStatistics | null = lowRank ? null : computeStatistics(real, d);
+    // The reference k-NN radii once per extractor (a refCount^2 / 2 pass), shared by every trial.
+    let realRadii: Float64Array | undefined;
+    const prdcProgress =
+      (total: number, generator?: string, trial?: number) =>
+      (f: number): void =>
+        options.onProgress?.({
+          phase: 'prdc',
+          extractor: extractor.name,
+          ...(generator !== undefined ? { generator, trial: trial ?? 0 } : {}),
+          done: Math.round(f * total),
+          total,
+        });
+    if (prdcOpts) {
+      realRadii = new Float64Array(refCount);
+      await runSteps(
+        knnRadiiSteps(real, d, prdcOpts, realRadii),
+        options.signal,
+        prdcProgress((refCount * (refCount - 1)) / 2),
+      );
+    }
     for (const name of names) {
       const generator = options.generators[name] as Generator;
       const started = performance.now();
@@ -344,6 +449,7 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
         const fid = realStats
           ? frechetDistance(realStats, computeStatistics(fake, d)).fid
           : fidFromFeatures(real, fake, d).fid;
+        let kid: MeanStd | undefined;
         if (kidOpts) {
           const k = kernelInceptionDistance(real, fake, d, {
             clampSubsetSize: true,
@@ -352,10 +458,20 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
           });
           subsets = k.values.length;
           subsetSize = k.subsetSize;
-          rows.push({ seed: seed + t, fid, kid: { mean: k.mean, std: k.std } });
-        } else {
-          rows.push({ seed: seed + t, fid });
+          kid = { mean: k.mean, std: k.std };
         }
+        let prdc: PrdcValues | undefined;
+        if (prdcOpts && realRadii) {
+          const out: { result?: PrdcResult } = {};
+          await runSteps(
+            prdcSteps(real, fake, d, { ...prdcOpts, realRadii }, out),
+            options.signal,
+            prdcProgress((count * (count - 1)) / 2 + count * refCount, name, t),
+          );
+          const r = out.result as PrdcResult;
+          prdc = { precision: r.precision, recall: r.recall, density: r.density, coverage: r.coverage };
+        }
+        rows.push({ seed: seed + t, fid, ...(kid ? { kid } : {}), ...(prdc ? { prdc } : {}) });
       }
       const fid = meanStd(rows.map((r) => r.fid));
       let kid: GeneratorEvaluation['kid'];
@@ -372,6 +488,18 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
               }
             : { ...means, stdOver: 'trials', subsets, subsetSize };
       }
+      let prdc: GeneratorEvaluation['prdc'];
+      if (prdcOpts) {
+        const of = (m: keyof PrdcValues): MeanStd => meanStd(rows.map((r) => r.prdc?.[m] ?? Number.NaN));
+        prdc = {
+          precision: of('precision'),
+          recall: of('recall'),
+          density: of('density'),
+          coverage: of('coverage'),
+          k: prdcOpts.k,
+          closedBalls: prdcOpts.closedBalls,
+        };
+      }
       results.push({
         generator: name,
         extractor: extractor.name,
@@ -380,6 +508,7 @@ export async function evaluateGenerators(options: EvaluateOptions): Promise<Gene
         referenceCount: refCount,
         fid,
         ...(kid ? { kid } : {}),
+        ...(prdc ? { prdc } : {}),
         trials: rows,
         seconds: (performance.now() - started) / 1000,
       });

@@ -16,6 +16,8 @@ import {
   type EvaluationProtocolOptions,
   evaluateGenerators,
   type GeneratorEvaluation,
+  type MetricName,
+  resolveMetrics,
 } from './evaluate';
 import { type ChosenExtractor, type SkippedExtractor, selectExtractors } from './extractors';
 import { type ReferenceRecord, referenceFeatureCache } from './reference-cache';
@@ -89,12 +91,23 @@ export interface EvaluationReport {
     readonly seed: number;
     readonly quantize: boolean;
     readonly minMaxNormalize: boolean;
+    /** The metrics computed (`fid` always; `kid`, `prdc` when asked). */
+    readonly metrics: readonly MetricName[];
     readonly kid:
       | {
           readonly subsets: number;
           readonly subsetSize: number;
           readonly kernel: string;
           readonly estimator: string;
+        }
+      | false;
+    /** Precision / recall / density / coverage settings, or `false` when not computed. */
+    readonly prdc:
+      | {
+          readonly k: number;
+          readonly closedBalls: boolean;
+          /** `'d < r'` (Naeem et al.'s code) or `'d <= r'` (closed balls). */
+          readonly inside: string;
         }
       | false;
     readonly stdOver: string;
@@ -117,9 +130,12 @@ const message = (e: unknown): string => (e instanceof Error ? e.message : String
  * {@link evaluateGenerators} and returns the report: dataset, protocol, extractors (config,
  * feature width, reference-cache record), skipped extractors and the result rows.
  *
+ * `metrics` picks the metrics (default FID and KID; `['fid', 'kid', 'prdc']` adds precision,
+ * recall, density and coverage, recorded in `protocol.prdc` and in each row's `prdc`).
+ *
  * Problems with the request are {@link EvaluationError}s naming the option: a split that cannot
  * be loaded (with the hint to use `train`), `referenceCount` beyond the split, an unknown or
- * unavailable extractor, no extractor at all, a missing weights file.
+ * unavailable extractor, no extractor at all, a missing weights file, an unknown metric.
  *
  * @example
  * ```ts
@@ -157,6 +173,24 @@ export async function evaluate(options: EvaluationOptions): Promise<EvaluationRe
   if (Object.keys(options.generators).length === 0) {
     throw new EvaluationError({ field: 'generators', problem: 'no generators given' });
   }
+  let metrics: MetricName[];
+  try {
+    metrics = resolveMetrics(options.metrics);
+  } catch (e) {
+    throw new EvaluationError({ field: 'metrics', problem: message(e) });
+  }
+  const prdcK = options.prdc?.k ?? 3;
+  if (metrics.includes('prdc')) {
+    if (!Number.isInteger(prdcK) || prdcK <= 0) {
+      throw new EvaluationError({ field: 'prdc', problem: `k must be a positive integer, got ${prdcK}` });
+    }
+    if (count < prdcK + 1) {
+      throw new EvaluationError({
+        field: 'count',
+        problem: `${count} is too small for prdc with k = ${prdcK} (needs at least ${prdcK + 1})`,
+      });
+    }
+  }
   const cache = cacheDirRule(options.cacheDir);
   const datasetName = options.dataset.name;
   const datasetConfig = { ...(options.dataset.config ?? {}) };
@@ -185,6 +219,12 @@ export async function evaluate(options: EvaluationOptions): Promise<EvaluationRe
       field: 'referenceCount',
       subject: 'referenceCount',
       problem: `${referenceCount} exceeds the ${reference.size} ${split} images of ${datasetName}`,
+    });
+  }
+  if (metrics.includes('prdc') && referenceCount < prdcK + 1) {
+    throw new EvaluationError({
+      field: 'referenceCount',
+      problem: `${referenceCount} is too small for prdc with k = ${prdcK} (needs at least ${prdcK + 1})`,
     });
   }
 
@@ -240,7 +280,11 @@ export async function evaluate(options: EvaluationOptions): Promise<EvaluationRe
             configOf: (e) => configs.get(e) ?? {},
             logger,
           });
-    const kid = options.kid === false ? false : { subsets: 100, subsetSize: 1000, ...(options.kid ?? {}) };
+    const kid =
+      options.kid === false || !metrics.includes('kid')
+        ? false
+        : { subsets: 100, subsetSize: 1000, ...(options.kid ?? {}) };
+    const prdc = metrics.includes('prdc') ? { closedBalls: false, ...(options.prdc ?? {}), k: prdcK } : false;
     const batchSize = options.batchSize ?? 500;
     const quantize = options.quantize ?? true;
     const minMaxNormalize = options.minMaxNormalize ?? false;
@@ -256,6 +300,8 @@ export async function evaluate(options: EvaluationOptions): Promise<EvaluationRe
       quantize,
       minMaxNormalize,
       kid,
+      metrics,
+      ...(prdc ? { prdc } : {}),
       ...(referenceCache ? { referenceFeatures: referenceCache.referenceFeatures } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -270,7 +316,11 @@ export async function evaluate(options: EvaluationOptions): Promise<EvaluationRe
         seed,
         quantize,
         minMaxNormalize,
+        metrics: metrics.filter((m) => m !== 'kid' || kid !== false),
         kid: kid ? { ...kid, kernel: '(x.y/d + 1)^3', estimator: 'unbiased MMD^2' } : false,
+        prdc: prdc
+          ? { k: prdc.k, closedBalls: prdc.closedBalls, inside: prdc.closedBalls ? 'd <= r' : 'd < r' }
+          : false,
         stdOver:
           'FID std is over trials (ddof 0); KID std is over subsets for one trial, over trials otherwise',
         batchSize,

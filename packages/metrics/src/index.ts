@@ -1,6 +1,6 @@
 /**
  * @packageDocumentation
- * FID and KID for tsvae: float64 statistics, a float64 symmetric eigensolver, pytorch-fid's
+ * FID, KID, precision / recall / density / coverage for tsvae: float64 statistics, a float64 symmetric eigensolver, pytorch-fid's
  * `.npz` statistics layout, an exact tfjs port of the FID Inception network (weights read from
  * pytorch-fid's `.pth`), feature-extractor plugins (`inception-fid`, `classifier`) that declare
  * when they can run, and `evaluate()`: one call from generators and a dataset to the report.
@@ -16,6 +16,7 @@ export {
 } from './classifier';
 export { EvaluationError, type EvaluationErrorInit } from './errors';
 export {
+  DEFAULT_METRICS,
   type EvaluateOptions,
   type EvaluationProgress,
   type EvaluationProtocolOptions,
@@ -24,8 +25,12 @@ export {
   type GeneratedFeatureOptions,
   type GeneratorEvaluation,
   generatorFeatures,
+  METRIC_NAMES,
   type MeanStd,
+  type MetricName,
+  type PrdcValues,
   prepareGenerated,
+  resolveMetrics,
   splitFeatures,
   type TrialResult,
 } from './evaluate';
@@ -83,6 +88,12 @@ export {
   metricsPlugins,
   registerMetricsPlugins,
 } from './plugins';
+export {
+  knnRadii,
+  type PrdcOptions,
+  type PrdcResult,
+  precisionRecallDensityCoverage,
+} from './prdc';
 export {
   type ReferenceCache,
   type ReferenceCacheOptions,
