@@ -12,6 +12,15 @@ export {
   PluginLoadError,
   UnknownPluginError,
 } from './errors';
+export {
+  GRID_GAP,
+  gridCellAt,
+  gridLayout,
+  type ImageGridOptions,
+  imageGrid,
+  type RgbaImage,
+  toByte,
+} from './image-grid';
 export { consoleLogger, type LogFields, type Logger, MemoryLogger, silentLogger } from './logger';
 export {
   type ConfigSchema,

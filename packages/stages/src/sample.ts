@@ -5,7 +5,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import {
   type Generator,
+  type ImageGridOptions,
   type ImageShape,
+  imageGrid,
   type SampleOptions,
   type SamplingMode,
   type SecondStage,
@@ -45,33 +47,13 @@ export class VaeGenerator implements Generator {
 
 /**
  * Tiles images `[n, H, W, C]` in [0, 1] (C = 1 or 3) into an RGB PNG grid with a 1-pixel gap;
- * `columns` defaults to ceil(sqrt(n)).
+ * `columns` defaults to ceil(sqrt(n)). The layout is `@tsvae/core`'s `imageGrid` (what the browser
+ * demo draws).
  */
-export function imageGridPng(images: tf.Tensor4D, options: { readonly columns?: number } = {}): Uint8Array {
-  const [n, h, w, c] = images.shape;
-  const cols = options.columns ?? Math.ceil(Math.sqrt(n));
-  const rows = Math.ceil(n / cols);
-  const pad = 1;
-  const width = cols * (w + pad) + pad;
-  const height = rows * (h + pad) + pad;
-  const png = new PNG({ width, height });
-  png.data.fill(255);
-  const px = images.dataSync();
-  for (let i = 0; i < n; i++) {
-    const gx = pad + (i % cols) * (w + pad);
-    const gy = pad + Math.floor(i / cols) * (h + pad);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const src = ((i * h + y) * w + x) * c;
-        const dst = ((gy + y) * width + gx + x) * 4;
-        for (let ch = 0; ch < 3; ch++) {
-          const v = px[src + (c === 1 ? 0 : ch)] as number;
-          png.data[dst + ch] = Math.max(0, Math.min(255, Math.round(v * 255)));
-        }
-        png.data[dst + 3] = 255;
-      }
-    }
-  }
+export function imageGridPng(images: tf.Tensor4D, options: ImageGridOptions = {}): Uint8Array {
+  const grid = imageGrid(images.dataSync(), images.shape, options);
+  const png = new PNG({ width: grid.width, height: grid.height });
+  png.data.set(grid.data);
   return new Uint8Array(PNG.sync.write(png));
 }
 
@@ -79,7 +61,7 @@ export function imageGridPng(images: tf.Tensor4D, options: { readonly columns?: 
 export function writeImageGrid(
   path: string,
   images: tf.Tensor4D,
-  options: { readonly columns?: number } = {},
+  options: ImageGridOptions = {},
 ): void {
   writeFileAtomic(path, imageGridPng(images, options));
 }
