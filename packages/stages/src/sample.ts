@@ -58,10 +58,6 @@ export function imageGridPng(images: tf.Tensor4D, options: ImageGridOptions = {}
 }
 
 /** Writes {@link imageGridPng} of `images` to `path` atomically. */
-export function writeImageGrid(
-  path: string,
-  images: tf.Tensor4D,
-  options: ImageGridOptions = {},
-): void {
+export function writeImageGrid(path: string, images: tf.Tensor4D, options: ImageGridOptions = {}): void {
   writeFileAtomic(path, imageGridPng(images, options));
 }
