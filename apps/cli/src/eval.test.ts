@@ -22,6 +22,8 @@ import { captureIO, SMALL_NETWORKS } from './testing';
 
 const io = (tty = false) => captureIO({ tty });
 
+type Prdc<T> = { precision: T; recall: T; density: T; coverage: T };
+
 interface EvalRow {
   generator: string;
   extractor: string;
@@ -30,7 +32,8 @@ interface EvalRow {
   referenceCount: number;
   fid: { mean: number; std: number };
   kid?: { mean: number; std: number; stdOver: string; subsets: number; subsetSize: number };
-  trials: { seed: number; fid: number; kid?: { mean: number; std: number } }[];
+  prdc?: Prdc<{ mean: number; std: number }> & { k: number; closedBalls: boolean };
+  trials: { seed: number; fid: number; kid?: { mean: number; std: number }; prdc?: Prdc<number> }[];
 }
 
 interface EvalReport {
@@ -38,7 +41,14 @@ interface EvalReport {
   checkpoint: string;
   finished: boolean;
   dataset: { name: string; split: string; size: number };
-  protocol: { count: number; referenceCount: number; trials: number; quantize: boolean };
+  protocol: {
+    count: number;
+    referenceCount: number;
+    trials: number;
+    quantize: boolean;
+    metrics: string[];
+    prdc: { k: number; closedBalls: boolean; inside: string } | false;
+  };
   extractors: {
     name: string;
     plugin: string;
@@ -319,6 +329,86 @@ describe('tsvae eval', () => {
     });
   });
 
+  it('adds precision, recall, density and coverage with --metrics fid,kid,prdc (same FID and KID; eval.json still tsvae-eval/1)', async () => {
+    const base = readReport(join(runDir, 'eval.json'));
+    expect(base.protocol.metrics).toEqual(['fid', 'kid']);
+    expect(base.protocol.prdc).toBe(false);
+    expect(base.results[0]?.prdc).toBeUndefined();
+    const out = join(root, 'prdc.json');
+    const t = io();
+    expect(
+      await main(
+        [
+          'eval',
+          runDir,
+          ...SMALL,
+          '--metrics',
+          'fid,kid,prdc',
+          '--prdc-k',
+          '4',
+          '--out',
+          out,
+          '--backend',
+          'cpu',
+        ],
+        t,
+      ),
+    ).toBe(0);
+    const phases = t.stdout.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; phase?: string })
+      .filter((l) => l.event === 'progress')
+      .map((l) => l.phase);
+    expect(phases).toContain('prdc');
+    const report = readReport(out);
+    expect(report.format).toBe(EVAL_FORMAT);
+    expect(report.protocol.metrics).toEqual(['fid', 'kid', 'prdc']);
+    expect(report.protocol.prdc).toEqual({ k: 4, closedBalls: false, inside: 'd < r' });
+    for (const [i, r] of report.results.entries()) {
+      expect(r.fid).toEqual(base.results[i]?.fid);
+      expect(r.kid).toEqual(base.results[i]?.kid);
+      expect(r.prdc).toMatchObject({ k: 4, closedBalls: false });
+      for (const m of ['precision', 'recall', 'density', 'coverage'] as const) {
+        expect(r.prdc?.[m]).toEqual({ mean: r.trials[0]?.prdc?.[m], std: 0 });
+        expect(r.prdc?.[m].mean).toBeGreaterThanOrEqual(0);
+      }
+      expect(r.prdc?.precision.mean).toBeLessThanOrEqual(1);
+    }
+
+    // --metrics fid: no KID (like --no-kid); on a terminal the table has the PRDC columns only with prdc.
+    const tty = io(true);
+    expect(
+      await main(
+        [
+          'eval',
+          runDir,
+          ...SMALL,
+          '--metrics',
+          'fid,prdc',
+          '--out',
+          out,
+          '--backend',
+          'cpu',
+          '--modes',
+          'two-stage',
+        ],
+        tty,
+      ),
+    ).toBe(0);
+    expect(tty.stdout.text).toMatch(/k-NN distances, reference \[#+\] 100%/);
+    expect(tty.stdout.text).toMatch(
+      /extractor\s+samples\s+FID\s+KID x 1e3\s+precision\s+recall\s+density\s+coverage\s+N gen\s+N test\s+trials/,
+    );
+    expect(tty.stdout.text).toMatch(
+      /test-pixels\s+two-stage\s+\d+\.\d\d\s+-\s+\d\.\d{3}\s+\d\.\d{3}\s+\d+\.\d{3}\s+\d\.\d{3}\s+64\s+64\s+1/,
+    );
+    const fidOnly = readReport(out);
+    expect(fidOnly.protocol.metrics).toEqual(['fid', 'prdc']);
+    expect(fidOnly.results[0]?.kid).toBeUndefined();
+    expect(fidOnly.results[0]?.prdc?.k).toBe(3);
+  });
+
   it('prints a table on a terminal', async () => {
     const t = io(true);
     const out = join(root, 'tty.json');
@@ -447,6 +537,22 @@ describe('tsvae eval', () => {
       ],
       [['eval', runDir, '--count', '1'], '--count must be an integer >= 2, got "1"', 2],
       [
+        ['eval', runDir, ...SMALL, '--metrics', 'kid', '--backend', 'cpu'],
+        "--metrics kid: metrics must include 'fid' (every result row reports FID)",
+        1,
+      ],
+      [
+        ['eval', runDir, ...SMALL, '--metrics', 'fid,is', '--backend', 'cpu'],
+        "--metrics fid,is: unknown metric 'is' (known: fid, kid, prdc)",
+        1,
+      ],
+      [
+        ['eval', runDir, ...SMALL, '-n', '3', '--metrics', 'fid,prdc', '--backend', 'cpu'],
+        '--count 3 is too small for prdc with k = 3 (needs at least 4)',
+        1,
+      ],
+      [['eval', runDir, '--prdc-k', '0'], '--prdc-k must be an integer >= 1, got "0"', 2],
+      [
         ['eval', join(root, 'missing'), ...SMALL, '--backend', 'cpu'],
         join(root, 'missing', 'config.json'),
         1,
@@ -545,6 +651,7 @@ describe('tsvae eval', () => {
     expect(t.stdout.text).toContain('(default: 10000)');
     expect(t.stdout.text).toContain('--min-max-normalize');
     expect(t.stdout.text).toMatch(/default:\s+"tf1-legacy"/);
+    expect(t.stdout.text).toMatch(/--metrics <list>[\s\S]*\(default:\s+"fid,kid"\)/);
   });
 });
 

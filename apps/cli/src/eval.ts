@@ -14,6 +14,8 @@ import {
   evaluate,
   FID_WEIGHTS_FILE,
   type GeneratorEvaluation,
+  type MetricName,
+  resolveMetrics,
 } from '@tsvae/metrics';
 import { loadRun, RunDirectory, type SamplingMode, VaeGenerator } from '@tsvae/stages';
 import { type Command, Option } from 'commander';
@@ -48,6 +50,8 @@ export interface EvalOpts {
   resize: string;
   minMaxNormalize?: boolean;
   quantize: boolean;
+  metrics: string;
+  prdcK: number;
   kid: boolean;
   kidSubsets: number;
   kidSubsetSize: number;
@@ -64,7 +68,11 @@ export interface EvalOpts {
 /**
  * Format tag of `eval.json`: `run`, `checkpoint`, `position`, `finished`, then `@tsvae/metrics`'
  * `EvaluationReport` (`dataset`, `protocol` with the run's `modes`, `extractors`, `skipped`,
- * `results`), then `environment`, `createdAt`, `seconds`. Version 1 since the first release.
+ * `results`), then `environment`, `createdAt`, `seconds`. Version 1 since the first release;
+ * `--metrics` added fields without changing any (so still version 1): `protocol.metrics`,
+ * `protocol.prdc` (`false`, or `{ k, closedBalls, inside }`) and, with `prdc`, a `prdc` object in
+ * each result row (`precision`, `recall`, `density`, `coverage`: `{ mean, std }`; `k`,
+ * `closedBalls`) and in each of its `trials`.
  */
 export const EVAL_FORMAT = 'tsvae-eval/1';
 
@@ -90,6 +98,19 @@ function parseExtractorConfigs(items: readonly string[] | undefined): Map<string
     out.set(name, { ...(out.get(name) ?? {}), ...(value as Record<string, unknown>) });
   }
   return out;
+}
+
+/** `--metrics fid,kid,prdc`: known names, fid included (see `resolveMetrics`). */
+function parseMetrics(text: string): MetricName[] {
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  try {
+    return resolveMetrics(names);
+  } catch (e) {
+    throw new CliError(`--metrics ${text}: ${(e as Error).message}`);
+  }
 }
 
 function parseModes(text: string): SamplingMode[] {
@@ -124,15 +145,20 @@ function ttyEvalProgress(out: OutputStream, now: () => number = () => Date.now()
     const finished = p.done === p.total;
     if (!finished && t - last < 200) return;
     last = t;
+    const trial = p.trial ? ` (trial ${p.trial + 1})` : '';
     const what =
       p.phase === 'reference'
         ? `${p.extractor}: reference images`
-        : `${p.extractor}: ${p.generator} samples${p.trial ? ` (trial ${p.trial + 1})` : ''}`;
+        : p.phase === 'prdc'
+          ? `${p.extractor}: k-NN distances, ${p.generator === undefined ? 'reference' : `${p.generator} samples${trial}`}`
+          : `${p.extractor}: ${p.generator} samples${trial}`;
     const rate = p.done / Math.max(1e-3, (t - started) / 1000);
     const eta = rate > 0 ? (p.total - p.done) / rate : 0;
     const bar = Math.round((p.done / p.total) * width);
+    const amount = p.phase === 'prdc' ? `${Math.floor((100 * p.done) / p.total)}%` : `${p.done}/${p.total}`;
+    const unit = p.phase === 'prdc' ? 'pairs/s' : 'img/s';
     out.write(
-      `\r${what} [${'#'.repeat(bar)}${'-'.repeat(width - bar)}] ${p.done}/${p.total} ${rate.toFixed(1)} img/s${finished ? '' : ` eta ${Math.ceil(eta)} s`}\x1b[K${finished ? '\n' : ''}`,
+      `\r${what} [${'#'.repeat(bar)}${'-'.repeat(width - bar)}] ${amount} ${rate.toFixed(1)} ${unit}${finished ? '' : ` eta ${Math.ceil(eta)} s`}\x1b[K${finished ? '\n' : ''}`,
     );
   };
 }
@@ -142,12 +168,25 @@ function jsonEvalProgress(out: OutputStream) {
 }
 
 function resultTable(rows: readonly GeneratorEvaluation[]): string {
-  const head = ['extractor', 'samples', 'FID', 'KID x 1e3', 'N gen', 'N test', 'trials'];
+  const prdc = rows.some((r) => r.prdc);
+  const prdcHead = prdc ? ['precision', 'recall', 'density', 'coverage'] : [];
+  const head = ['extractor', 'samples', 'FID', 'KID x 1e3', ...prdcHead, 'N gen', 'N test', 'trials'];
+  const meanStd = (v: { mean: number; std: number } | undefined, digits: number, trials: number) =>
+    v === undefined
+      ? '-'
+      : trials > 1
+        ? `${num(v.mean, digits)} ± ${num(v.std, digits)}`
+        : num(v.mean, digits);
   const body = rows.map((r) => [
     r.extractor,
     r.generator,
     r.trials.length > 1 ? `${num(r.fid.mean, 2)} ± ${num(r.fid.std, 2)}` : num(r.fid.mean, 2),
     r.kid ? `${num(r.kid.mean * 1e3, 2)} ± ${num(r.kid.std * 1e3, 2)}` : '-',
+    ...(prdc
+      ? (['precision', 'recall', 'density', 'coverage'] as const).map((m) =>
+          meanStd(r.prdc?.[m], 3, r.trials.length),
+        )
+      : []),
     String(r.count),
     String(r.referenceCount),
     String(r.trials.length),
@@ -174,6 +213,12 @@ function cliMessage(e: EvaluationError, o: EvalOpts): string {
       return `--reference-count ${e.problem}`;
     case 'inceptionWeights':
       return `--inception-weights ${o.inceptionWeights ?? ''}: ${e.problem}`;
+    case 'metrics':
+      return `--metrics ${o.metrics}: ${e.problem}`;
+    case 'prdc':
+      return `--prdc-k: ${e.problem}`;
+    case 'count':
+      return `--count ${e.problem}`;
     case 'split':
       return `${e.subject}: ${e.problem}${o.split === 'test' ? ' (--split train compares against the training images instead)' : ''}`;
     default:
@@ -189,6 +234,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   await loadPluginModules(o.plugins, cwd);
   if (!o.run) throw new CliError('eval needs a run directory: tsvae eval <run-dir>');
   const modes = parseModes(o.modes);
+  const metrics = parseMetrics(o.metrics);
   if (o.split !== 'test' && o.split !== 'train')
     throw new CliError(`--split must be test or train, got "${o.split}"`);
   const split = o.split;
@@ -237,6 +283,8 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
         quantize: o.quantize,
         minMaxNormalize: o.minMaxNormalize ?? false,
         kid,
+        metrics,
+        ...(metrics.includes('prdc') ? { prdc: { k: o.prdcK } } : {}),
         extractors: o.extractor?.length ? o.extractor : 'auto',
         extractorConfigs: Object.fromEntries(userConfigs),
         ...(o.inceptionWeights ? { inceptionWeights: resolve(cwd, o.inceptionWeights) } : {}),
@@ -310,7 +358,7 @@ export function addEvalCommand(program: Command, io: CliIO, result: { code: numb
   program
     .command('eval')
     .description(
-      "FID and KID of a run's one-stage and two-stage samples against the test set; writes <run>/eval.json.",
+      "FID and KID (--metrics: also precision, recall, density, coverage) of a run's one-stage and two-stage samples against the test set; writes <run>/eval.json.",
     )
     .argument('[run]', 'run directory')
     .option('--run <dir>', 'run directory (instead of the argument)')
@@ -364,7 +412,13 @@ export function addEvalCommand(program: Command, io: CliIO, result: { code: numb
       "the reference code's per-image min-max normalisation of generated images (non-standard)",
     )
     .option('--no-quantize', 'do not round generated images to uint8 levels first')
-    .option('--no-kid', 'skip KID')
+    .option(
+      '--metrics <list>',
+      'metrics, comma-separated: fid (required), kid, prdc (precision, recall, density, coverage)',
+      'fid,kid',
+    )
+    .option('--prdc-k <int>', 'k of the k-NN balls of prdc', intOption('--prdc-k', 1), 3)
+    .option('--no-kid', 'skip KID (the same as leaving kid out of --metrics)')
     .option('--kid-subsets <int>', 'KID subsets', intOption('--kid-subsets', 1), 100)
     .option(
       '--kid-subset-size <int>',
