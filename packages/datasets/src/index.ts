@@ -88,6 +88,7 @@ export {
   type VectorManifoldOptions,
 } from './synthetic';
 export { createTar, openTar, parseTar, type TarArchive, type TarEntry } from './tar';
+export { type BumpyTorusOptions, besselI0, bumpyTorus, type DensityManifold, vonMises } from './torus';
 
 import { registerDatasetPlugins } from './plugins';
 

@@ -16,6 +16,7 @@ import { RESIZE_FILTERS } from './image';
 import { loadImageFolder } from './image-folder';
 import { FASHION_MNIST_SPEC, type IdxDatasetSpec, loadMnistLike, MNIST_SPEC } from './mnist';
 import { gaussianBlob, linearSubspace, manifoldDataset, sphere, swissRoll } from './synthetic';
+import { bumpyTorus } from './torus';
 
 /** A dataset of images with class names and the source each split was loaded from. */
 export interface ImageDataset extends Dataset {
@@ -212,6 +213,31 @@ export const datasetPlugins: readonly PluginDefinition[] = [
     create: (c) =>
       manifoldDataset(
         sphere({ dim: c.dim, intrinsicDim: c.intrinsicDim, radius: c.radius, seed: c.manifoldSeed }),
+        c,
+      ),
+  }),
+  definePlugin({
+    kind: 'dataset',
+    name: 'synthetic-bumpy-torus',
+    description:
+      'A mixture of von Mises bumps on the r-torus embedded in R^d by a fixed random tanh map (known density)',
+    configSchema: z.object({
+      dim: z.number().int().positive().default(16),
+      intrinsicDim: z.number().int().positive().default(2),
+      components: z.number().int().positive().default(3),
+      concentration: z.number().positive().default(4),
+      manifoldSeed: z.number().int().default(0),
+      ...sizes,
+    }),
+    create: (c) =>
+      manifoldDataset(
+        bumpyTorus({
+          dim: c.dim,
+          intrinsicDim: c.intrinsicDim,
+          components: c.components,
+          concentration: c.concentration,
+          seed: c.manifoldSeed,
+        }),
         c,
       ),
   }),
