@@ -23,6 +23,15 @@ export {
   type SpectralNormDenseArgs,
 } from './custom-layers';
 export {
+  buildDenseDecoderModel,
+  buildDenseEncoderModel,
+  type DenseConfig,
+  denseConfigSchema,
+  denseDecoderPlugin,
+  denseEncoderPlugin,
+  LinearDecoder,
+} from './dense';
+export {
   buildInfoganDecoderModel,
   buildInfoganEncoderModel,
   type InfoganConfig,

@@ -1,6 +1,7 @@
 /** Registration of the built-in network plugins in the process-wide registry. */
 import { getRegistry, type PluginDefinition } from '@tsvae/core';
 import { registerCustomLayers } from './custom-layers';
+import { denseDecoderPlugin, denseEncoderPlugin } from './dense';
 import { infoganDecoderPlugin, infoganEncoderPlugin } from './infogan';
 import { mlpSecondStagePlugin } from './mlp';
 import { resnetDecoderPlugin, resnetEncoderPlugin } from './resnet';
@@ -8,7 +9,7 @@ import { vaeStage1Plugin } from './vae';
 import { waeDecoderPlugin, waeEncoderPlugin } from './wae';
 
 /**
- * Every plugin of this package: `infogan`, `wae`, `resnet` encoders and decoders, the `vae` stage-1
+ * Every plugin of this package: `infogan`, `wae`, `resnet`, `dense` encoders and decoders, the `vae` stage-1
  * model, the `mlp` second stage.
  */
 export const layersPlugins: readonly PluginDefinition[] = [
@@ -18,6 +19,8 @@ export const layersPlugins: readonly PluginDefinition[] = [
   waeDecoderPlugin,
   resnetEncoderPlugin,
   resnetDecoderPlugin,
+  denseEncoderPlugin,
+  denseDecoderPlugin,
   vaeStage1Plugin,
   mlpSecondStagePlugin,
 ] as unknown as readonly PluginDefinition[];

@@ -82,6 +82,16 @@ const cases = [
       decoder: { name: 'resnet', config: { baseDim: 4, numScale: 2 } },
     },
   ],
+  [
+    'stage1',
+    'vae',
+    {
+      latentDim: 4,
+      imageShape: [1, 1, 10],
+      encoder: { name: 'dense', config: { width: 8 } },
+      decoder: { name: 'dense', config: { width: 8, activation: 'tanh' } },
+    },
+  ],
   ['second-stage', 'mlp', { latentDim: 4, width: 8, depth: 2 }],
 ] as const;
 
