@@ -1,0 +1,181 @@
+/**
+ * The export format: `manifest.json` of a folder written by `tsvae export`, describing the tfjs
+ * model files, how to rebuild each component through the registry, the reference samples and the
+ * run's facts. One owner: the CLI writes it with these types, the browser reads it with
+ * {@link parseExportManifest}.
+ */
+import { z } from '@tsvae/core';
+
+/** `format` of an export's `manifest.json`. */
+export const EXPORT_FORMAT = 'tsvae-export';
+/** The version of the export format this package writes and reads. */
+export const EXPORT_VERSION = 1;
+/** The manifest's file name in an export folder. */
+export const MANIFEST_FILE = 'manifest.json';
+
+const modeSchema = z.enum(['one-stage', 'two-stage']);
+const shape4 = z.tuple([
+  z.number().int().positive(),
+  z.number().int().positive(),
+  z.number().int().positive(),
+  z.number().int().positive(),
+]);
+/** A file name inside the export folder: no directories, no `..`. */
+const fileName = z
+  .string()
+  .min(1)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a plain file name inside the export folder');
+
+const exportedModelSchema = z.object({
+  /** The weight-name prefix of this model in the component (`''`, `encoder/`, `decoder/`). */
+  prefix: z.string(),
+  /** The tfjs `model.json` of the model (its weight shards sit beside it). */
+  path: fileName,
+});
+
+const componentSchema = z.object({
+  /** Registry plugin that rebuilds the component. */
+  plugin: z.string().min(1),
+  /** Its config (as the registry takes it). */
+  config: z.record(z.string(), z.unknown()),
+  /** Its tfjs-layers models; their weights, named `<prefix><layer>/<weight>`, are the component's. */
+  models: z.array(exportedModelSchema).min(1),
+});
+
+const referenceSchema = z.object({
+  mode: modeSchema,
+  seed: z.number().int().min(0),
+  count: z.number().int().positive(),
+  batchSize: z.number().int().positive(),
+  /** `[n, H, W, C]`. */
+  shape: shape4,
+  /** The grid as Node drew it (`@tsvae/stages`' `imageGridPng`). */
+  png: fileName,
+  /** The image values Node computed: float32, little-endian, NHWC. */
+  values: fileName,
+});
+
+const evalResultSchema = z.object({
+  generator: z.string(),
+  extractor: z.string(),
+  fid: z.number(),
+  fidStd: z.number(),
+  kid: z.number().nullable(),
+  count: z.number().int(),
+  referenceCount: z.number().int(),
+});
+
+/** The zod schema of `manifest.json` (version {@link EXPORT_VERSION}). */
+export const exportManifestSchema = z.object({
+  format: z.literal(EXPORT_FORMAT),
+  version: z.literal(EXPORT_VERSION),
+  createdAt: z.string(),
+  run: z.object({
+    /** The run directory's name. */
+    id: z.string().min(1),
+    trainer: z.string(),
+    seed: z.number().int(),
+    createdAt: z.string(),
+    /** Where the exported checkpoint stands (`stage: 'done'` for a finished run). */
+    position: z.object({
+      stage: z.enum(['stage1', 'stage2', 'done']),
+      epoch: z.number().int().min(0),
+      step: z.number().int().min(0),
+    }),
+    /** The checkpoint's directory name. */
+    checkpoint: z.string(),
+    /** Epochs trained per stage (from metrics.jsonl). */
+    epochs: z.object({ stage1: z.number().int().min(0), stage2: z.number().int().min(0) }),
+  }),
+  dataset: z.object({ plugin: z.string(), config: z.record(z.string(), z.unknown()) }),
+  /** `[H, W, C]`. */
+  imageShape: z.tuple([
+    z.number().int().positive(),
+    z.number().int().positive(),
+    z.number().int().positive(),
+  ]),
+  /** κ, the stage-1 latent dimension. */
+  latentDim: z.number().int().positive(),
+  /** The stage-1 decoder's gamma (1 where the likelihood has none). */
+  gamma: z.number(),
+  /** The second stage's gamma_z, when it reports one. */
+  gammaZ: z.number().nullable(),
+  /** The sampling modes this export supports (`two-stage` needs a finished, exported second stage). */
+  modes: z.array(modeSchema).min(1),
+  /** What the export left out and why, in plain words. */
+  notes: z.array(z.string()),
+  /** The stage-1 decoder (`stage1.decoder`) in the tfjs model format. */
+  stage1: z.object({ decoder: componentSchema }),
+  /** The whole second stage in the tfjs model format; null when `two-stage` is not exported. */
+  secondStage: componentSchema.nullable(),
+  /** Sampling defaults the references were drawn with (seed -> draws depends on `batchSize`). */
+  sampling: z.object({ batchSize: z.number().int().positive() }),
+  references: z.array(referenceSchema),
+  /** The run's `eval.json` (copied as `file`) and its FID / KID per generator, when it had one. */
+  eval: z
+    .object({
+      file: fileName,
+      /** Whether the evaluation was of the exported checkpoint. */
+      sameCheckpoint: z.boolean(),
+      results: z.array(evalResultSchema),
+    })
+    .nullable(),
+  /** Package versions of the exporting process. */
+  versions: z.record(z.string(), z.string()),
+  /** The tfjs backend Node computed the reference values on. */
+  backend: z.string(),
+  /** Every other file of the export: size and sha256 (hex). */
+  files: z.record(
+    fileName,
+    z.object({ bytes: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  ),
+});
+
+/** `manifest.json` of an export. */
+export type ExportManifest = z.output<typeof exportManifestSchema>;
+/** A component (the stage-1 decoder, the second stage) of an export. */
+export type ExportedComponent = ExportManifest['stage1']['decoder'];
+/** One tfjs model of an exported component. */
+export type ExportedModel = ExportedComponent['models'][number];
+/** A reference grid: seed, count and the values Node computed. */
+export type ReferenceSample = ExportManifest['references'][number];
+/** FID / KID of one generator from the run's `eval.json`. */
+export type ExportEvalResult = NonNullable<ExportManifest['eval']>['results'][number];
+
+/** A manifest that cannot be read: the message names the file and the field. */
+export class ExportFormatError extends Error {
+  override readonly name = 'ExportFormatError';
+  constructor(
+    /** The file (or URL) that is wrong. */
+    readonly path: string,
+    message: string,
+  ) {
+    super(`${path}: ${message}`);
+  }
+}
+
+/**
+ * Parses `manifest.json` (already JSON-decoded): checks the format and version and every field;
+ * errors name `path` and the field.
+ */
+export function parseExportManifest(json: unknown, path = MANIFEST_FILE): ExportManifest {
+  const format = (json as { format?: unknown } | null)?.format;
+  const version = (json as { version?: unknown } | null)?.version;
+  if (format !== EXPORT_FORMAT) {
+    throw new ExportFormatError(path, `not a tsvae export (format ${JSON.stringify(format)})`);
+  }
+  if (version !== EXPORT_VERSION) {
+    throw new ExportFormatError(
+      path,
+      `export format version ${JSON.stringify(version)}; this @tsvae/web reads version ${EXPORT_VERSION} (export the run again)`,
+    );
+  }
+  const parsed = exportManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.length ? `field ${i.path.join('.')}` : 'value'}: ${i.message}`)
+      .join('; ');
+    throw new ExportFormatError(path, issues);
+  }
+  return parsed.data;
+}
