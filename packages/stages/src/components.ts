@@ -74,16 +74,30 @@ function stage1Config(config: RunConfig, imageShape: ImageShape): Record<string,
 }
 
 /**
- * The second stage's config: the run's `gammaConvention` when the plugin declares it, then
- * `stage2.model.config`, then `latentDim` (fixed by the run).
+ * A second stage's config: the run's `gammaConvention` when the plugin declares it, then the
+ * plugin's own config (`stage2.model.config` by default), then `latentDim` (fixed by the run).
  */
-function secondStageConfig(config: RunConfig): Record<string, unknown> {
-  const name = config.stage2.model.name;
+function secondStageConfig(
+  config: RunConfig,
+  ref: { readonly name: string; readonly config?: Readonly<Record<string, unknown>> } = config.stage2.model,
+): Record<string, unknown> {
   return {
-    ...declared('second-stage', name, { gammaConvention: config.stage1.gammaConvention }),
-    ...config.stage2.model.config,
+    ...declared('second-stage', ref.name, { gammaConvention: config.stage1.gammaConvention }),
+    ...ref.config,
     latentDim: config.latentDim,
   };
+}
+
+/**
+ * The component record of second stage `ref` (plugin name and config) on a run's stage 1, as
+ * {@link resolveComponents} makes the run's own: validated through the registry (unknown plugin
+ * or config keys throw, naming them), `latentDim` fixed by the run.
+ */
+export function resolveSecondStage(
+  config: RunConfig,
+  ref: { readonly name: string; readonly config?: Readonly<Record<string, unknown>> },
+): ComponentRecord {
+  return record('second-stage', ref.name, secondStageConfig(config, ref));
 }
 
 /**

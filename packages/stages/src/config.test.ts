@@ -64,6 +64,25 @@ describe('run config', () => {
     expect(base.a.c).toBe(2);
   });
 
+  it("a plugin reference whose name an override changes drops the old plugin's config", () => {
+    const q = resolveRunConfig('quick', 'mnist', { stage2: { model: { name: 'gmm' } } });
+    expect(q.stage2.model).toEqual({ name: 'gmm', config: {} });
+    const k = resolveRunConfig('quick', 'mnist', {
+      stage2: { model: { name: 'gmm', config: { components: 5 } } },
+    });
+    expect(k.stage2.model).toEqual({ name: 'gmm', config: { components: 5 } });
+    // the same name still merges; a dataset (not a bare reference) keeps its other fields
+    expect(
+      resolveRunConfig('quick', 'mnist', { stage2: { model: { name: 'mlp' } } }).stage2.model.config,
+    ).toEqual({
+      width: 256,
+    });
+    expect(resolveRunConfig('quick', 'mnist', { dataset: { name: 'other' } }).dataset).toMatchObject({
+      name: 'other',
+      subset: 6400,
+    });
+  });
+
   it('halves the learning rate every lrEpochs', () => {
     expect([0, 149, 150, 299, 300, 450].map((e) => learningRateAt(1e-4, 150, e))).toEqual([
       1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 1.25e-5,

@@ -214,10 +214,22 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Deep-merges `override` into `base` (objects merge, everything else replaces). */
+/** A plugin reference `{ name, config? }` (nothing else). */
+function isPluginRef(v: Record<string, unknown>): boolean {
+  return typeof v['name'] === 'string' && Object.keys(v).every((k) => k === 'name' || k === 'config');
+}
+
+/**
+ * Deep-merges `override` into `base` (objects merge, everything else replaces). A plugin reference
+ * `{ name, config }` whose `name` the override changes is replaced, not merged: the old plugin's
+ * config (e.g. the quick preset's `mlp` width) does not apply to the new plugin.
+ */
 export function mergeConfig<T>(base: T, override: unknown): T {
   if (!isPlainObject(base) || !isPlainObject(override))
     return (override === undefined ? base : override) as T;
+  if (isPluginRef(base) && typeof override['name'] === 'string' && override['name'] !== base['name']) {
+    return Object.fromEntries(Object.entries(override).filter(([, v]) => v !== undefined)) as T;
+  }
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(override)) {
     if (v === undefined) continue;

@@ -31,6 +31,7 @@ export {
   type RunModels,
   readVaeRecord,
   resolveComponents,
+  resolveSecondStage,
   VAE_TRAINER,
   type VaeRunRecord,
 } from './components';
@@ -58,7 +59,13 @@ export {
   RunDirectoryError,
   RunInUseError,
 } from './errors';
-export { type LoadedRun, loadRun, vaeRunGenerator } from './load-run';
+export {
+  type LoadedRun,
+  type LoadedSecondStage,
+  type LoadRunOptions,
+  loadRun,
+  vaeRunGenerator,
+} from './load-run';
 export {
   createStageOptimizer,
   optimizerCheckpoint,
@@ -72,6 +79,7 @@ export {
   type RunEnvironment,
   type RunLock,
   type RunRecord,
+  SECOND_STAGE_NAME,
 } from './run-dir';
 export {
   imageGridPng,
@@ -83,10 +91,22 @@ export {
   writeImageGrid,
 } from './sample';
 export {
+  type FitSecondStageOptions,
+  type FitSecondStageResult,
+  fitSecondStage,
+  readSecondStageRecord,
+  SECOND_STAGE_TRAINER,
+  type SecondStageRunConfig,
+  type SecondStageRunRecord,
+} from './second-stage';
+export {
   type EncodedDataset,
   encodeDataset,
+  fitStage2,
   type LoopState,
   type Stage1Diagnostics,
+  type StageFitOptions,
+  type StageFitResult,
   type StageResult,
   type StageTrainOptions,
   type StepTerms,

@@ -8,6 +8,8 @@
  * <run>/samples/*.png        sample grids
  * <run>/codes-<split>/       encoded datasets (mu.npy, sigma.npy, labels.npy, codes.json)
  * <run>/eval.json            the last evaluation
+ * <run>/stage2-<name>/       another second stage fitted on the run's stage 1 (`fitSecondStage`):
+ *                            a run directory of its own (config.json, metrics.jsonl, checkpoints/)
  * <run>/run.lock             held while a process writes the run
  * ```
  */
@@ -27,6 +29,9 @@ import {
 import { z } from 'zod';
 import type { ComponentRecord } from './checkpoint';
 import { RunDirectoryError, RunInUseError } from './errors';
+
+/** A valid name of a further second stage (`stage2-<name>/`). */
+export const SECOND_STAGE_NAME: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** What is recorded about the environment in `config.json`. */
 export interface RunEnvironment {
@@ -187,6 +192,18 @@ export class RunDirectory {
   /** `codes-<split>/`, where `tsvae encode` writes a split's codes. */
   codesDir(split: string): string {
     return join(this.path, `codes-${split}`);
+  }
+  /**
+   * `stage2-<name>/`: where `fitSecondStage` keeps a further second stage of this run (its own run
+   * directory). `name`: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+   */
+  secondStageDir(name: string): string {
+    if (!SECOND_STAGE_NAME.test(name)) {
+      throw new RangeError(
+        `invalid second-stage name "${name}": use letters, digits, ".", "_" and "-", starting with a letter or digit`,
+      );
+    }
+    return join(this.path, `stage2-${name}`);
   }
   /** `eval.json`. */
   get evalFile(): string {

@@ -43,7 +43,15 @@ import {
 } from './optimizer';
 import { type EpochMetrics, RunDirectory, type RunEnvironment, type RunLock } from './run-dir';
 import { sampleOneStage, sampleTwoStage, writeImageGrid } from './sample';
-import { encodeDataset, type LoopState, type StageResult, trainStage1, trainStage2 } from './train';
+import {
+  type EncodedDataset,
+  encodeDataset,
+  fitStage2,
+  type LoopState,
+  type StageResult,
+  trainStage1,
+  trainStage2,
+} from './train';
 
 /** The version of `@tsvae/stages`. */
 export const STAGES_VERSION: string = pkg.version;
@@ -91,7 +99,7 @@ export async function validateRun(
 }
 
 /** The training split of a run's dataset (first `subset` examples). */
-async function loadTrainingData(
+export async function loadTrainingData(
   components: RunComponents,
   config: RunConfig,
   logger: Logger,
@@ -280,6 +288,28 @@ class RunSession {
     }
   }
 
+  /**
+   * Fits a second stage that has `fit` (instead of {@link RunSession.trainStage}): one unit, its
+   * records and the `done` checkpoint written after it; an interrupted fit keeps nothing and runs
+   * again, identically, on resume.
+   */
+  async fitStage(codes: EncodedDataset): Promise<StageResult['status']> {
+    this.resumeFrom?.dispose();
+    this.resumeFrom = null;
+    const r = await fitStage2(this.models.secondStage, codes, {
+      seed: this.config.seed,
+      logger: this.logger,
+      callbacks: this.options.callbacks ?? [],
+      ...(this.options.signal ? { signal: this.options.signal } : {}),
+      onMetrics: (records) => {
+        this.metrics.push(...records);
+        this.writeMetrics();
+      },
+      checkpoint: () => this.save({ stage: 'done', epoch: 0, step: 0 }),
+    });
+    return r.status;
+  }
+
   result(status: TrainTwoStageResult['status']): TrainTwoStageResult {
     return {
       status,
@@ -389,7 +419,8 @@ async function openSession(options: TrainTwoStageOptions): Promise<RunSession> {
 
 /**
  * Trains a Two-Stage VAE end to end in a run directory, or resumes one: stage 1 -> grids -> encode
- * the training set -> stage 2 -> grids. Writes `config.json`, `metrics.jsonl` (one record per
+ * the training set -> stage 2 (a second stage with `fit`, e.g. `@tsvae/priors`' `gmm`, is fitted
+ * instead of trained: see `fitStage2`) -> grids. Writes `config.json`, `metrics.jsonl` (one record per
  * epoch), `checkpoints/ckpt-NNNNNN/` and `samples/*.png`, every file atomically, under a lock on
  * the directory. Resuming continues bit for bit from the last good checkpoint: every random draw is
  * derived from the run seed and the position (stage, epoch, step). A NaN/Inf loss or gradient
@@ -410,9 +441,12 @@ export async function trainTwoStage(options: TrainTwoStageOptions): Promise<Trai
     }
     if (run.position.stage === 'stage2') {
       const codes = encodeDataset(stage1, run.data, { batchSize: Math.max(run.config.batchSize, 256) });
-      if ((await run.trainStage('stage2', (o) => trainStage2(secondStage, codes, o))) === 'aborted') {
-        return run.result('aborted');
-      }
+      // A second stage fitted directly (e.g. EM) replaces the gradient loop; 0 epochs skips either.
+      const status =
+        secondStage.fit && run.config.stage2.epochs > 0
+          ? await run.fitStage(codes)
+          : await run.trainStage('stage2', (o) => trainStage2(secondStage, codes, o));
+      if (status === 'aborted') return run.result('aborted');
     }
     run.grid('one-stage.png', sampleOneStage(stage1, grids.count, { seed: grids.seed }));
     run.grid('two-stage.png', sampleTwoStage(stage1, secondStage, grids.count, { seed: grids.seed }));

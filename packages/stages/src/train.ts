@@ -391,6 +391,108 @@ export function encodeDataset(
   return { size: data.size, latentDim: k, mu, sigma };
 }
 
+/** Options of {@link fitStage2}. */
+export interface StageFitOptions {
+  /** The run seed; the fit gets `deriveSeed(seed, 'stage2', 'fit')`. */
+  readonly seed: number;
+  readonly logger?: Logger;
+  /** Called like a stage's: `onTrainBegin` at the first iteration, `onEpochEnd` after each one. */
+  readonly callbacks?: readonly TrainingCallback[];
+  /** Aborting stops the fit between iterations: nothing of it is kept (`status: 'aborted'`). */
+  readonly signal?: AbortSignal;
+  /** Called once the fit is done with all its records (before the checkpoint). */
+  readonly onMetrics?: (metrics: readonly EpochMetrics[]) => void | Promise<void>;
+  /** Saves a checkpoint of the fitted model; returns its path (then `onCheckpoint` is called). */
+  readonly checkpoint?: () => Promise<string>;
+}
+
+/** How a {@link fitStage2} ended, with one stage-2 metrics record per fit iteration. */
+export interface StageFitResult {
+  readonly status: 'completed' | 'aborted';
+  readonly metrics: EpochMetrics[];
+}
+
+/**
+ * Fits a second stage that has {@link SecondStage.fit} (e.g. a Gaussian mixture by EM) to encoded
+ * data, instead of the gradient loop of {@link trainStage2}. Each fit iteration becomes one
+ * stage-2 metrics record: `epoch` the 1-based iteration, `loss` and `reconstruction` the fit's
+ * per-example loss (e.g. the negative log-likelihood), `kl` 0, `lr` 0, `steps` 1, `extra` the fit's
+ * other scalars (e.g. `logLikelihood`). The fit is one unit: aborted, it returns `status:
+ * 'aborted'` and no records, and is re-run from scratch (identically: its seed is derived from the
+ * run seed) on resume.
+ */
+export async function fitStage2(
+  model: SecondStage,
+  codes: EncodedDataset,
+  options: StageFitOptions,
+): Promise<StageFitResult> {
+  if (!model.fit) throw new TypeError('fitStage2: this second stage has no fit(); train it with trainStage2');
+  const stage = 'stage2';
+  const logger = options.logger ?? silentLogger;
+  const metrics: EpochMetrics[] = [];
+  let begun = false;
+  let last = performance.now();
+  try {
+    await model.fit(codes, {
+      seed: deriveSeed(options.seed, stage, 'fit'),
+      logger,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onProgress: async (p) => {
+        if (!begun) {
+          begun = true;
+          await callAll(options.callbacks, (c) =>
+            c.onTrainBegin?.({ stage, epochs: p.maxIterations, stepsPerEpoch: 1 }),
+          );
+        }
+        const now = performance.now();
+        const seconds = (now - last) / 1000;
+        last = now;
+        const m: EpochMetrics = {
+          stage,
+          epoch: p.iteration,
+          loss: p.loss,
+          reconstruction: p.loss,
+          kl: 0,
+          gamma: null,
+          activeDims: null,
+          reconMse: null,
+          lr: 0,
+          steps: 1,
+          seconds,
+          ...(Object.keys(p.logs).length ? { extra: { ...p.logs } } : {}),
+        };
+        metrics.push(m);
+        await callAll(options.callbacks, (c) =>
+          c.onEpochEnd?.(
+            p.iteration - 1,
+            { loss: p.loss, reconstruction: p.loss, kl: 0, lr: 0, seconds, ...p.logs },
+            { stage },
+          ),
+        );
+        // let signal handlers run between iterations
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      },
+    });
+  } catch (e) {
+    if (options.signal?.aborted) {
+      logger.info('fit interrupted: it will run again from the start on resume', { stage });
+      return { status: 'aborted', metrics: [] };
+    }
+    throw e;
+  }
+  await options.onMetrics?.(metrics);
+  if (options.checkpoint) {
+    const path = await options.checkpoint();
+    const epoch = Math.max(0, metrics.length - 1);
+    await callAll(options.callbacks, (c) => c.onCheckpoint?.(path, { stage, epoch }));
+  }
+  const end = metrics.at(-1);
+  await callAll(options.callbacks, (c) =>
+    c.onTrainEnd?.(end ? { loss: end.loss, reconstruction: end.reconstruction, kl: end.kl } : {}, { stage }),
+  );
+  return { status: 'completed', metrics };
+}
+
 /**
  * Trains a second stage on encoded data: every step draws fresh codes `z = mu + sigma * eps`
  * (eps seeded per step from the run seed).
