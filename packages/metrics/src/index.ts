@@ -14,6 +14,7 @@ export {
   type TrainClassifierOptions,
   trainClassifier,
 } from './classifier';
+export { energyDistance, euclidean, type RowDistance, torusDistance } from './energy';
 export { EvaluationError, type EvaluationErrorInit } from './errors';
 export {
   DEFAULT_METRICS,
