@@ -1,7 +1,8 @@
 /**
  * @packageDocumentation
- * FID, KID, precision / recall / density / coverage for tsvae: float64 statistics, a float64 symmetric eigensolver, pytorch-fid's
- * `.npz` statistics layout, an exact tfjs port of the FID Inception network (weights read from
+ * FID, KID, precision / recall / density / coverage for tsvae: float64 statistics, a float64
+ * symmetric eigensolver, pytorch-fid's `.npz` statistics layout, k-NN metrics computed a block at a
+ * time, an exact tfjs port of the FID Inception network (weights read from
  * pytorch-fid's `.pth`), feature-extractor plugins (`inception-fid`, `classifier`) that declare
  * when they can run, and `evaluate()`: one call from generators and a dataset to the report.
  * Importing the package registers the plugins in `@tsvae/core`'s registry.
