@@ -86,6 +86,65 @@ describe('registerHigherOrderGradients', () => {
     tf.dispose([w, ...Object.values(grads)]);
   });
 
+  /** act(x w) for the smooth activations whose stock gradients read their saved output. */
+  const SMOOTH: Record<string, (t: tf.Tensor) => tf.Tensor> = {
+    Sigmoid: (t) => tf.sigmoid(t),
+    Tanh: (t) => tf.tanh(t),
+    Exp: (t) => tf.exp(t),
+    Elu: (t) => tf.elu(t),
+    Softmax: (t) => tf.softmax(tf.reshape(t, [2, 3])),
+  };
+  /** tfjs's own gradients, as loaded (before any registration here). */
+  const STOCK = Object.fromEntries(Object.keys(SMOOTH).map((n) => [n, tf.getGradient(n)]));
+  const X = [0.7, -1.3, 0.4, 1.1, -0.2, 0.9];
+  const W0 = [0.5, 0.8, -1.2, 0.3, 1.5, -0.6];
+  /** d/dw of |d/dx sum(c * act(x * w))|^2, and the first-order d/dx itself. */
+  const orders = (act: (t: tf.Tensor) => tf.Tensor, w: tf.Variable) =>
+    tf.tidy(() => {
+      const c = tf.tensor1d([1, -2, 0.5, 1.5, -1, 2]);
+      const f = (x: tf.Tensor) => tf.sum(tf.mul(tf.reshape(act(tf.mul(x, w)), [6]), c));
+      const first = tf.grad(f)(tf.tensor1d(X)).dataSync().slice();
+      const { grads, value } = tf.variableGrads(
+        () => tf.sum(tf.square(tf.grad(f)(tf.tensor1d(X)))) as tf.Scalar,
+        [w],
+      );
+      return {
+        first,
+        second: (grads[w.name] as tf.Tensor).dataSync().slice(),
+        value: value.dataSync()[0] as number,
+      };
+    });
+
+  it('replaces the gradients that read a saved output: first order unchanged bit for bit, second order matches finite differences', async () => {
+    await tf.setBackend('cpu');
+    for (const [name, act] of Object.entries(SMOOTH)) {
+      const w = tf.variable(tf.tensor1d(W0));
+      const stockConfig = STOCK[name] as tf.GradConfig;
+      tf.registerGradient(stockConfig);
+      const stock = orders(act, w);
+      registerHigherOrderGradients();
+      expect(tf.getGradient(name), name).not.toBe(stockConfig);
+      const ours = orders(act, w);
+      expect(Array.from(ours.first), `${name} first order`).toEqual(Array.from(stock.first));
+      const h = 1e-3;
+      const at = (i: number, d: number) =>
+        tf.tidy(() => {
+          w.assign(tf.tensor1d(W0.map((v, j) => (j === i ? v + d : v))));
+          return orders(act, w).value;
+        });
+      const numeric = W0.map((_, i) => (at(i, h) - at(i, -h)) / (2 * h));
+      tf.tidy(() => w.assign(tf.tensor1d(W0)));
+      const scale = Math.max(...numeric.map(Math.abs));
+      numeric.forEach((n, i) => {
+        expect(Math.abs((ours.second[i] as number) - n), `${name}[${i}]`).toBeLessThan(2e-3 * scale + 1e-3);
+      });
+      // the stock gradient drops the term through the saved output
+      const missing = numeric.some((n, i) => Math.abs((stock.second[i] as number) - n) > 1e-2 * scale + 1e-3);
+      expect(missing, `${name}: the stock second order is wrong`).toBe(true);
+      w.dispose();
+    }
+  });
+
   for (const backend of ['cpu', 'wasm']) {
     it(`${backend}: the gradient penalty's gradient with respect to every weight of a conv/dense/lrelu critic matches finite differences`, async () => {
       registerHigherOrderGradients();

@@ -18,16 +18,40 @@
  *   `d/dx = backpropInput(dy, G) = conv2dTranspose(dy, G, x.shape)`, with the forward strides,
  *   padding and rounding.
  *
+ * - Gradients that read the kernel's saved *output* (`Sigmoid`, `Tanh`, `Exp`, `Elu`, `Softmax`)
+ *   are silently wrong at second order: tfjs saves an output by cloning it before the
+ *   kernel's own node is on the tape, so a gradient computed from that clone is cut off from the
+ *   kernel's input (the clone's node precedes the node that makes its input, and backpropagation
+ *   drops it). No error is raised; the second derivative just misses a term. These are replaced by
+ *   gradients that recompute the output from the saved input (`sigmoid(x)`, `tanh(x)`, `exp(x)`,
+ *   ...): the same values at first order (bit for bit; `Elu`'s `exp(x)` may differ in the last bit
+ *   from tfjs's `elu(x) + 1`), and the right ones at second order, at the
+ *   cost of one more kernel in the backward pass.
+ *   `tf.logSoftmax` and `tf.logSigmoid` are `customGrad` ops that save their output the same way;
+ *   no kernel gradient reaches them, so they stay wrong at second order: keep them out of
+ *   networks whose input gradients are differentiated (`softplus`, `sigmoid` and `log` are fine).
+ *
  * The registry is tfjs-core's, so the gradients hold on every backend (cpu, wasm, tfjs-node).
  */
 import {
   conv2d,
   conv2dTranspose,
+  exp,
+  type GradConfig,
   getGradient,
+  greater,
+  mul,
   type NamedAttrMap,
   registerGradient,
+  sigmoid,
+  softmax,
+  square,
+  sub,
+  sum,
   type Tensor,
   type Tensor4D,
+  tanh,
+  where,
   zeros,
 } from '@tensorflow/tfjs-core';
 
@@ -53,18 +77,81 @@ interface BackpropFilterAttrs {
   readonly dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-/** The kernels whose gradients {@link registerHigherOrderGradients} registers (when tfjs has none). */
+/**
+ * Gradients computed from the saved input instead of tfjs's saved output (see the module
+ * documentation): the same first-order values, correct second-order ones.
+ */
+const FROM_INPUT: readonly GradConfig[] = [
+  {
+    kernelName: 'Sigmoid',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => {
+      const [x] = saved as [Tensor];
+      return {
+        x: () => {
+          const y = sigmoid(x);
+          return mul(dy as Tensor, mul(y, sub(1, y)));
+        },
+      };
+    },
+  },
+  {
+    kernelName: 'Tanh',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => {
+      const [x] = saved as [Tensor];
+      return { x: () => mul(sub(1, square(tanh(x))), dy as Tensor) };
+    },
+  },
+  {
+    kernelName: 'Exp',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => {
+      const [x] = saved as [Tensor];
+      return { x: () => mul(dy as Tensor, exp(x)) };
+    },
+  },
+  {
+    // elu(x) = x (x > 0), exp(x) - 1 (x <= 0)
+    kernelName: 'Elu',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => {
+      const [x] = saved as [Tensor];
+      return { x: () => where(greater(x, 0), dy as Tensor, mul(dy as Tensor, exp(x))) };
+    },
+  },
+  {
+    kernelName: 'Softmax',
+    inputsToSave: ['logits'],
+    gradFunc: (dy, saved, attrs) => {
+      const [logits] = saved as [Tensor];
+      const { dim } = attrs as unknown as { dim: number };
+      return {
+        logits: () => {
+          const y = softmax(logits, dim);
+          const dyTimesY = mul(dy as Tensor, y);
+          return sub(dyTimesY, mul(sum(dyTimesY, [dim], true), y));
+        },
+      };
+    },
+  },
+];
+
+/** The kernels whose gradients {@link registerHigherOrderGradients} registers or replaces. */
 export const HIGHER_ORDER_GRADIENTS: readonly string[] = [
   ...Object.keys(PIECEWISE_CONSTANT),
   'Conv2DBackpropFilter',
+  ...FROM_INPUT.map((g) => g.kernelName),
 ];
 
 /**
  * Registers the gradients tfjs-core 4.22 lacks for differentiating a gradient through dense, conv
- * and leaky-ReLU networks (see the module documentation): zero gradients for the comparison and
- * logical kernels, and the gradient of `Conv2DBackpropFilter`. Kernels that already have a
- * gradient (registered by tfjs or by anyone else) are left alone, so the call is idempotent and
- * never overrides. Returns the kernels it registered now.
+ * and leaky-ReLU networks, and fixes those it gets wrong at second order (see the module
+ * documentation): zero gradients for the comparison and logical kernels and the gradient of
+ * `Conv2DBackpropFilter` where none is registered (an existing one is left alone), and, replacing
+ * tfjs's own, input-based gradients of `Sigmoid`, `Tanh`, `Exp`, `Elu` and `Softmax`
+ * (first-order results unchanged; bit for bit but for `Elu`, see above). Idempotent. Returns the kernels it
+ * registered or replaced now.
  *
  * @example
  * ```ts
@@ -112,6 +199,11 @@ export function registerHigherOrderGradients(): string[] {
       },
     });
     added.push('Conv2DBackpropFilter');
+  }
+  for (const config of FROM_INPUT) {
+    if (getGradient(config.kernelName) === config) continue;
+    registerGradient(config);
+    added.push(config.kernelName);
   }
   return added;
 }
