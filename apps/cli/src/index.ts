@@ -13,13 +13,14 @@ import { NonFiniteLossError, RunConfigError, RunDirectoryError, vaeRunGenerator 
 import { Command, CommanderError } from 'commander';
 import { CliError, type CliIO, packageVersions, processIO, usageError } from './common';
 import { addEvalCommand } from './eval';
+import { addExportCommand } from './export';
 import { addFidCommand } from './fid';
 import { addInfoCommand } from './info';
 import { addSampleCommands } from './sample';
 import { addTrainCommand } from './train';
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS = ['train', 'sample', 'encode', 'eval', 'fid', 'info'] as const;
+export const COMMANDS = ['train', 'sample', 'encode', 'eval', 'fid', 'export', 'info'] as const;
 
 /** Commands that print JSON lines when piped (or with --json); their failures end with an error event. */
 const JSON_COMMANDS = new Set(['train', 'eval', 'fid']);
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
   addSampleCommands(program, io, result);
   addEvalCommand(program, io, result);
   addFidCommand(program, io, result);
+  addExportCommand(program, io, result);
   addInfoCommand(program, io, result);
   return program;
 }
@@ -113,6 +115,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO): Prom
 
 export { CliError, type CliIO, packageVersions, SIGNAL_EXIT, type StopSignal } from './common';
 export { EVAL_FORMAT, type EvalOpts, runEval } from './eval';
+export { defaultExportDir, type ExportOptions, type ExportResult, exportRun } from './export';
 export { encodeNpy, writeNpy } from './npy';
 export { jsonProgress, type OutputStream, ttyProgress } from './progress';
 export { runTrain, type TrainOpts } from './train';
