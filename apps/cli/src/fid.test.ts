@@ -1,11 +1,19 @@
 import '@tensorflow/tfjs-backend-cpu';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { create, createRng, definePlugin, type FeatureExtractor, getRegistry, z } from '@tsvae/core';
-import { loadImageFolder } from '@tsvae/datasets';
+import { createTar, loadImageFolder } from '@tsvae/datasets';
 import {
   computeStatistics,
   fidFromFeatures,
@@ -141,6 +149,21 @@ describe('tsvae fid', () => {
     const lib = fidFromFeatures(await folderFeatures(fa, ex), await folderFeatures(fb, ex), 16);
     expect(doneOf(t.stdout.text)).toEqual({ event: 'done', fid: lib.fid, n1: 30, n2: 25, dim: 16 });
     expect(lib.fid).toBeGreaterThan(0);
+  });
+
+  it('a .tar archive of the images is the folder', async () => {
+    const names = readdirSync(fb).sort();
+    const tar = join(root, 'b.tar');
+    writeFileSync(
+      tar,
+      createTar(names.map((name) => ({ name: `b/${name}`, data: readFileSync(join(fb, name)) }))),
+    );
+    const folder = io();
+    const archive = io();
+    expect(await main(['fid', fa, fb, ...TEST], folder)).toBe(0);
+    expect(await main(['fid', fa, tar, ...TEST], archive)).toBe(0);
+    expect(lines(archive.stdout.text)[0]).toMatchObject({ b: { path: tar, kind: 'images', count: 25 } });
+    expect(doneOf(archive.stdout.text)).toEqual(doneOf(folder.stdout.text));
   });
 
   it('prints progress and the numbers on a terminal', async () => {
@@ -381,7 +404,8 @@ describe('tsvae fid', () => {
         1,
       ],
       [
-        ['fid', fa, stats4, ...TEST, '--kid'],
+        // Checked from the paths, before the (here corrupt) images are even decoded.
+        ['fid', corrupt, stats4, ...TEST, '--kid'],
         `error: --kid needs the features of both sides, but ${stats4} holds only statistics (mu, sigma); give the images or the run instead`,
         1,
       ],

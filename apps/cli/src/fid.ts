@@ -138,6 +138,15 @@ function sideText(s: Side, o: FidOpts): string {
   return `${s.path} (run: ${o.count} ${o.mode} samples, seed ${o.seed})`;
 }
 
+/** Whether `path` is a file named `*.npz` (a side of statistics). */
+function isStatisticsFile(path: string): boolean {
+  try {
+    return /\.npz$/i.test(path) && statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Reads one side: an .npz of statistics, a run directory, or a folder / tar archive of images. */
 async function openSide(name: 'a' | 'b', path: string, o: FidOpts, io: CliIO): Promise<Side> {
   let isDir: boolean;
@@ -146,7 +155,7 @@ async function openSide(name: 'a' | 'b', path: string, o: FidOpts, io: CliIO): P
   } catch (e) {
     throw new CliError(`${name}: ${fsError('read', path, e).message}`);
   }
-  if (!isDir && /\.npz$/i.test(path)) {
+  if (isStatisticsFile(path)) {
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(readFileSync(path));
@@ -302,23 +311,18 @@ export async function runFid(
   });
   let extractor: FeatureExtractor | undefined;
   try {
-    // Every input is read and checked before any long work.
-    sides.push(await openSide('a', resolve(cwd, aPath), o, io));
-    if (bPath !== undefined) sides.push(await openSide('b', resolve(cwd, bPath), o, io));
-    for (const [flag, on] of [
-      ['--kid', o.kid],
-      ['--prdc', o.prdc],
-    ] as const) {
-      const stats = sides.find((s) => s.kind === 'statistics');
-      if (on && stats) {
-        throw new CliError(
-          `${flag} needs the features of both sides, but ${stats.path} holds only statistics (mu, sigma); give the images or the run instead`,
-        );
-      }
+    // Every input is read and checked before any long work; what the paths alone tell, first.
+    const paths = [aPath, ...(bPath !== undefined ? [bPath] : [])].map((p) => resolve(cwd, p));
+    const flag = o.kid ? '--kid' : o.prdc ? '--prdc' : undefined;
+    if (flag && bPath === undefined) throw new CliError(`${flag} compares two sides; give <b>`);
+    const statsPath = paths.find(isStatisticsFile);
+    if (flag && statsPath !== undefined) {
+      throw new CliError(
+        `${flag} needs the features of both sides, but ${statsPath} holds only statistics (mu, sigma); give the images or the run instead`,
+      );
     }
-    if ((o.kid || o.prdc) && bPath === undefined) {
-      throw new CliError(`${o.kid ? '--kid' : '--prdc'} compares two sides; give <b>`);
-    }
+    sides.push(await openSide('a', paths[0] as string, o, io));
+    if (paths[1] !== undefined) sides.push(await openSide('b', paths[1], o, io));
     const countOf = (s: Side): number =>
       s.kind === 'images' ? s.split.size : s.kind === 'run' ? o.count : s.stats.count;
     for (const s of sides) {
