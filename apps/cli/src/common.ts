@@ -150,6 +150,7 @@ export function packageVersions(): Record<string, string> {
     '@tsvae/datasets',
     '@tsvae/stages',
     '@tsvae/metrics',
+    '@tsvae/priors',
     '@tensorflow/tfjs-core',
     '@tensorflow/tfjs-layers',
     '@tensorflow/tfjs-backend-wasm',

@@ -57,6 +57,7 @@ export interface EvalOpts {
   kidSubsetSize: number;
   batchSize: number;
   out?: string;
+  stage2?: string;
   cacheDir?: string;
   referenceCache: boolean;
   plugins?: string[];
@@ -72,7 +73,8 @@ export interface EvalOpts {
  * `--metrics` added fields without changing any (so still version 1): `protocol.metrics`,
  * `protocol.prdc` (`false`, or `{ k, closedBalls, inside }`) and, with `prdc`, a `prdc` object in
  * each result row (`precision`, `recall`, `density`, `coverage`: `{ mean, std }`; `k`,
- * `closedBalls`) and in each of its `trials`.
+ * `closedBalls`) and in each of its `trials`. `--stage2` added `stage2` (`null`, or the further
+ * second stage evaluated: `{ name, checkpoint, position }`).
  */
 export const EVAL_FORMAT = 'tsvae-eval/1';
 
@@ -242,13 +244,18 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   // --resize is the inception-fid config's `resize`; an explicit config of it wins.
   userConfigs.set('inception-fid', { resize: o.resize, ...(userConfigs.get('inception-fid') ?? {}) });
   const runDir = resolve(cwd, o.run);
-  const out = o.out ? resolve(cwd, o.out) : new RunDirectory(runDir).evalFile;
+  // a further second stage's evaluation goes into its own directory
+  const out = o.out
+    ? resolve(cwd, o.out)
+    : o.stage2 !== undefined
+      ? new RunDirectory(new RunDirectory(runDir).secondStageDir(o.stage2)).evalFile
+      : new RunDirectory(runDir).evalFile;
   const backend = await setupBackend(o.backend, io, o.verbose ?? false);
   const logger = stderrLogger(io, o.verbose ?? false);
   // Extractor set-up (e.g. training the classifier on first use) is long work: its info records
   // are progress, printed even without --verbose.
   const progressLogger: Logger = { ...logger, info: stderrLogger(io, true).info };
-  const run = await loadRun(runDir, { logger });
+  const run = await loadRun(runDir, { logger, ...(o.stage2 !== undefined ? { stage2: o.stage2 } : {}) });
   const controller = new AbortController();
   const unsubscribe = io.onInterrupt?.((signal) => {
     io.stderr.write(`\n${signal}: stopping the evaluation (nothing is written)\n`);
@@ -262,6 +269,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
       throw new CliError(`cannot write the evaluation to ${out}: ${fsError('write', out, e).message}`);
     }
     warnIfUnfinished(io, runDir, run.position, 'evaluating');
+    if (run.stage2) warnIfUnfinished(io, run.stage2.dir.path, run.stage2.position, 'evaluating');
     const dsRef = run.config.dataset;
     const generators = Object.fromEntries(
       modes.map((m) => [m, new VaeGenerator(run.stage1, run.secondStage, m)] as const),
@@ -331,6 +339,9 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
         checkpoint: run.checkpoint,
         position: run.position,
         finished: run.position.stage === 'done',
+        stage2: run.stage2
+          ? { name: run.stage2.name, checkpoint: run.stage2.checkpoint, position: run.stage2.position }
+          : null,
         dataset: report.dataset,
         protocol: { count, referenceCount, referenceImages, trials, seed, modes, ...protocol },
         extractors: report.extractors,
@@ -428,6 +439,10 @@ export function addEvalCommand(program: Command, io: CliIO, result: { code: numb
     )
     .option('--batch-size <int>', 'images per generate / extract call', intOption('--batch-size', 1), 250)
     .option('--out <file>', 'output JSON (default <run>/eval.json)')
+    .option(
+      '--stage2 <name>',
+      "evaluate with the second stage <run>/stage2-<name>/ (tsvae fit-stage2) instead of the run's own; default output <run>/stage2-<name>/eval.json",
+    )
     .option(
       '--cache-dir <dir>',
       'where extractors keep weights and reference features (default $TSVAE_CACHE or ~/.cache/tsvae)',

@@ -9,21 +9,23 @@ import { FileFormatError, FsError } from '@tsvae/core/node';
 import '@tsvae/datasets';
 import '@tsvae/layers';
 import '@tsvae/metrics';
+import '@tsvae/priors';
 import { NonFiniteLossError, RunConfigError, RunDirectoryError, vaeRunGenerator } from '@tsvae/stages';
 import { Command, CommanderError } from 'commander';
 import { CliError, type CliIO, packageVersions, processIO, usageError } from './common';
 import { addEvalCommand } from './eval';
 import { addExportCommand } from './export';
 import { addFidCommand } from './fid';
+import { addFitStage2Command } from './fit-stage2';
 import { addInfoCommand } from './info';
 import { addSampleCommands } from './sample';
 import { addTrainCommand } from './train';
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS = ['train', 'sample', 'encode', 'eval', 'fid', 'export', 'info'] as const;
+export const COMMANDS = ['train', 'sample', 'encode', 'eval', 'fid', 'fit-stage2', 'export', 'info'] as const;
 
 /** Commands that print JSON lines when piped (or with --json); their failures end with an error event. */
-const JSON_COMMANDS = new Set(['train', 'eval', 'fid']);
+const JSON_COMMANDS = new Set(['train', 'eval', 'fid', 'fit-stage2']);
 
 /** Builds the commander program; actions store their exit code in `result.code`. */
 export function buildProgram(io: CliIO, result: { code: number; json: boolean }): Command {
@@ -40,6 +42,7 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
   addSampleCommands(program, io, result);
   addEvalCommand(program, io, result);
   addFidCommand(program, io, result);
+  addFitStage2Command(program, io, result);
   addExportCommand(program, io, result);
   addInfoCommand(program, io, result);
   return program;
@@ -115,6 +118,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO): Prom
 
 export { CliError, type CliIO, packageVersions, SIGNAL_EXIT, type StopSignal } from './common';
 export { EVAL_FORMAT, type EvalOpts, runEval } from './eval';
+export { type FitStage2Opts, runFitStage2 } from './fit-stage2';
 export { defaultExportDir, type ExportOptions, type ExportResult, exportRun } from './export';
 export { encodeNpy, writeNpy } from './npy';
 export { jsonProgress, type OutputStream, ttyProgress } from './progress';

@@ -24,6 +24,7 @@ interface SampleOpts {
   seed: number;
   out?: string;
   batchSize: number;
+  stage2?: string;
   plugins?: string[];
   backend?: string;
   verbose?: boolean;
@@ -33,15 +34,23 @@ async function runSample(o: SampleOpts, io: CliIO): Promise<number> {
   const cwd = io.cwd ?? process.cwd();
   await loadPluginModules(o.plugins, cwd);
   await setupBackend(o.backend, io, o.verbose ?? false);
-  const run = await loadRun(resolve(cwd, o.run), { logger: stderrLogger(io, o.verbose ?? false) });
+  const run = await loadRun(resolve(cwd, o.run), {
+    logger: stderrLogger(io, o.verbose ?? false),
+    ...(o.stage2 !== undefined ? { stage2: o.stage2 } : {}),
+  });
   try {
-    if (o.mode === 'two-stage') warnIfUnfinished(io, run.runDir, run.position, 'sampling from');
+    if (o.mode === 'two-stage') {
+      if (run.stage2) warnIfUnfinished(io, run.stage2.dir.path, run.stage2.position, 'sampling from');
+      else warnIfUnfinished(io, run.runDir, run.position, 'sampling from');
+    }
     const opts = { seed: o.seed, batchSize: o.batchSize };
     const images =
       o.mode === 'two-stage'
         ? sampleTwoStage(run.stage1, run.secondStage, o.count, opts)
         : sampleOneStage(run.stage1, o.count, opts);
-    const out = o.out ? resolve(cwd, o.out) : run.dir.samplePath(`${o.mode}-seed${o.seed}.png`);
+    // a further second stage's samples go into its own directory
+    const dir = run.stage2 && o.mode === 'two-stage' ? run.stage2.dir : run.dir;
+    const out = o.out ? resolve(cwd, o.out) : dir.samplePath(`${o.mode}-seed${o.seed}.png`);
     try {
       writeImageGrid(out, images);
     } finally {
@@ -107,6 +116,10 @@ export function addSampleCommands(program: Command, io: CliIO, result: { code: n
     )
     .option('--seed <int>', 'seed of the draws, 0..2147483647', seedOption(), 0)
     .option('--out <file.png>', 'output PNG (default <run>/samples/<mode>-seed<seed>.png)')
+    .option(
+      '--stage2 <name>',
+      "sample with the second stage <run>/stage2-<name>/ (tsvae fit-stage2) instead of the run's own; its samples go to <run>/stage2-<name>/samples/",
+    )
     .option(
       '--batch-size <int>',
       'images per batch (the draws depend on it)',
