@@ -118,8 +118,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO): Prom
 
 export { CliError, type CliIO, packageVersions, SIGNAL_EXIT, type StopSignal } from './common';
 export { EVAL_FORMAT, type EvalOpts, runEval } from './eval';
-export { type FitStage2Opts, runFitStage2 } from './fit-stage2';
 export { defaultExportDir, type ExportOptions, type ExportResult, exportRun } from './export';
+export { type FitStage2Opts, runFitStage2 } from './fit-stage2';
 export { encodeNpy, writeNpy } from './npy';
 export { jsonProgress, type OutputStream, ttyProgress } from './progress';
 export { runTrain, type TrainOpts } from './train';
