@@ -224,3 +224,43 @@ describe('vae-run generator plugin', () => {
     await expect(getRegistry().create('generator', 'vae-run', { runDir: '' })).rejects.toThrow(/runDir/);
   });
 });
+
+describe('vector data', () => {
+  it('trains the dense networks on [1, 1, d] points and writes no sample grids', async () => {
+    const reg = getRegistry();
+    if (!reg.has('dataset', 'test-vectors')) {
+      reg.register(
+        definePlugin({
+          kind: 'dataset',
+          name: 'test-vectors',
+          configSchema: z.object({}),
+          create: () => ({
+            name: 'test-vectors',
+            shape: [1, 1, 6] as [number, number, number],
+            load: async () => {
+              const rng = createRng(1);
+              const data = new Float32Array(128 * 6);
+              for (let i = 0; i < 128; i++) {
+                const t = rng.next() * 2 * Math.PI;
+                for (let j = 0; j < 6; j++) data[i * 6 + j] = Math.cos(t * (j + 1));
+              }
+              return { size: 128, shape: [1, 1, 6] as [number, number, number], data };
+            },
+          }),
+        }),
+      );
+    }
+    const dir = tempDir();
+    const part = { name: 'dense', config: { width: 16 } };
+    const config = smallRunConfig({ stage1: { epochs: 1 }, stage2: { epochs: 1 } });
+    Object.assign(config as Record<string, unknown>, {
+      dataset: { name: 'test-vectors', config: {} },
+    });
+    (config as { stage1: Record<string, unknown> }).stage1.encoder = part;
+    (config as { stage1: Record<string, unknown> }).stage1.decoder = part;
+    const r = await trainTwoStage({ runDir: dir, config });
+    expect(r.status).toBe('completed');
+    expect(r.samples).toEqual([]);
+    expect(new RunDirectory(dir).readMetrics()).toHaveLength(2);
+  });
+});

@@ -215,6 +215,13 @@ class RunSession {
   /** A sample grid into `samples/<name>` (the images are disposed). */
   grid(name: string, images: tf.Tensor4D): void {
     const path = this.dir.samplePath(name);
+    const channels = images.shape[3];
+    if (channels !== 1 && channels !== 3) {
+      // vector data (e.g. the synthetic manifolds, [1, 1, d]): no picture to draw
+      images.dispose();
+      this.logger.debug('no sample grid for data that are not images', { name, shape: images.shape });
+      return;
+    }
     try {
       writeImageGrid(path, images);
     } catch (e) {
