@@ -95,8 +95,11 @@ for (const r of dims) {
   for (const seed of seeds) {
     const runDir = join(out, 'runs', `r${r}-seed${seed}`);
     const t0 = performance.now();
+    // a run already there (an earlier, interrupted invocation) is resumed; a finished one reused
+    const existing = new RunDirectory(runDir).holdsRun();
     await trainTwoStage({
       runDir,
+      ...(existing ? { resume: true } : {}),
       config: {
         preset: 'theory',
         dataset: { name: 'synthetic-bumpy-torus', config: datasetConfig(r) },
