@@ -1,0 +1,83 @@
+/** The demo's logic that needs no DOM: page parameters, the facts table, value comparisons. */
+import { MAX_SEED, type SamplingMode } from '@tsvae/core';
+import type { BrowserBackend, ExportManifest } from '@tsvae/web';
+
+/** The built-in example export (made by scripts/prepare-example.mjs), relative to the page. */
+export const EXAMPLE_EXPORT = 'example/';
+
+/** Grid sizes offered by the count box. */
+export const COUNTS = [16, 36, 64, 100] as const;
+
+/** What the page's query string asks for. */
+export interface PageParams {
+  /** The export folder URL (default the built-in example). */
+  readonly exportUrl: string;
+  readonly backend: BrowserBackend | 'auto';
+  /** Seed and count of the grids (default: the export's first reference grid). */
+  readonly seed: number | null;
+  readonly count: number | null;
+}
+
+function intParam(value: string | null, min: number, max: number): number | null {
+  if (value === null || !/^\d+$/.test(value)) return null;
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= min && n <= max ? n : null;
+}
+
+/** Reads `?export=<url>&backend=webgl|wasm|cpu|auto&seed=<int>&count=<int>` (bad values are ignored). */
+export function parseParams(search: string): PageParams {
+  const q = new URLSearchParams(search);
+  const backend = q.get('backend');
+  return {
+    exportUrl: q.get('export') || EXAMPLE_EXPORT,
+    backend: backend === 'webgl' || backend === 'wasm' || backend === 'cpu' ? backend : 'auto',
+    seed: intParam(q.get('seed'), 0, MAX_SEED),
+    count: intParam(q.get('count'), 1, 400),
+  };
+}
+
+/** The seed box's value as a seed, or null when it is not one (0..MAX_SEED). */
+export function parseSeed(text: string): number | null {
+  return intParam(text.trim(), 0, MAX_SEED);
+}
+
+const num = (x: number): string => (Math.abs(x) >= 0.01 || x === 0 ? x.toFixed(3) : x.toExponential(2));
+
+/** The run's facts as label / value rows. */
+export function facts(m: ExportManifest): [string, string][] {
+  const pos = m.run.position;
+  const rows: [string, string][] = [
+    ['run', m.run.id],
+    [
+      'dataset',
+      `${m.dataset.plugin}${Object.keys(m.dataset.config).length ? ` ${JSON.stringify(m.dataset.config)}` : ''}`,
+    ],
+    ['images', m.imageShape.join(' × ')],
+    ['latent dims (κ)', String(m.latentDim)],
+    ['γ (stage 1)', num(m.gamma)],
+    ['γ_z (stage 2)', m.gammaZ === null ? '—' : num(m.gammaZ)],
+    ['epochs', `stage 1: ${m.run.epochs.stage1}, stage 2: ${m.run.epochs.stage2}`],
+    [
+      'checkpoint',
+      `${m.run.checkpoint} (${pos.stage === 'done' ? 'finished' : `${pos.stage}, epoch ${pos.epoch}`})`,
+    ],
+    ['sampling', m.modes.join(', ')],
+    ['decoder', `${m.stage1.decoder.plugin}`],
+    ['second stage', m.secondStage ? m.secondStage.plugin : '—'],
+    ['exported', `${m.createdAt.slice(0, 19).replace('T', ' ')} (references on ${m.backend})`],
+  ];
+  for (const r of m.eval?.results ?? []) {
+    rows.push([
+      `FID ${r.generator}`,
+      `${r.fid.toFixed(2)}${r.fidStd ? ` ± ${r.fidStd.toFixed(2)}` : ''} (${r.extractor}, N = ${r.count})${
+        r.kid === null ? '' : `; KID ${num(r.kid)}`
+      }${m.eval?.sameCheckpoint ? '' : ' (an earlier checkpoint)'}`,
+    ]);
+  }
+  return rows;
+}
+
+/** The grid title of a mode. */
+export function modeTitle(mode: SamplingMode): string {
+  return mode === 'two-stage' ? 'Two-stage samples (u → z → x)' : 'One-stage samples (z ~ N(0, I) → x)';
+}
