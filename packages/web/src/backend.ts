@@ -39,20 +39,30 @@ export interface BrowserBackendOptions {
 
 const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 
+/** The part of a WebGL context the probe uses (no DOM typings needed to compile this package). */
+interface GlContext {
+  readonly RENDERER: number;
+  getExtension(name: string): unknown;
+  getParameter(p: number): unknown;
+}
+interface CanvasLike {
+  getContext(kind: string): unknown;
+}
+
 /** The WebGL renderer of a throwaway canvas, or why there is no WebGL. */
 export function probeWebgl(): { renderer: string } | { error: string } {
-  const doc = (globalThis as { document?: { createElement(tag: 'canvas'): HTMLCanvasElement } }).document;
+  const doc = (globalThis as { document?: { createElement(tag: string): unknown } }).document;
   if (!doc) return { error: 'no DOM (not a browser page)' };
-  const canvas = doc.createElement('canvas');
-  const gl = (canvas.getContext('webgl2') ?? canvas.getContext('webgl')) as WebGLRenderingContext | null;
+  const canvas = doc.createElement('canvas') as CanvasLike;
+  const gl = (canvas.getContext('webgl2') ?? canvas.getContext('webgl')) as GlContext | null;
   if (!gl) return { error: 'the browser offers no WebGL context (disabled, blocklisted or no GPU process)' };
-  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const info = gl.getExtension('WEBGL_debug_renderer_info') as { UNMASKED_RENDERER_WEBGL: number } | null;
   const renderer = String(
     (info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : null) ??
       gl.getParameter(gl.RENDERER) ??
       'unknown',
   );
-  gl.getExtension('WEBGL_lose_context')?.loseContext();
+  (gl.getExtension('WEBGL_lose_context') as { loseContext(): void } | null)?.loseContext();
   return { renderer };
 }
 

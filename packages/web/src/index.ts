@@ -15,6 +15,7 @@ export {
   initBrowserBackend,
   probeWebgl,
 } from './backend';
+export { maxAbsDiff } from './compare';
 export {
   ExportLoadError,
   type ExportReader,

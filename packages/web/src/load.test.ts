@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { decoderMean, sampleOneStage, sampleTwoStage } from '@tsvae/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { maxAbsDiff } from './compare';
 import { ExportLoadError, folderReader, loadExport, memoryReader, urlReader } from './load';
 import { ExportFormatError } from './manifest';
 import { smallExport, smallInput, smallModels } from './test-helpers';
@@ -212,5 +213,14 @@ describe('readers', () => {
     await expect(read('gone.json')).rejects.toThrow(ExportLoadError);
     await expect(read('gone.json')).rejects.toThrow('http://host/exports/run/gone.json: HTTP 404 Not Found');
     expect(asked[0]).toBe('http://host/exports/run/ok.bin');
+  });
+});
+
+describe('maxAbsDiff', () => {
+  it('is the largest absolute difference; NaN and a length mismatch never pass', () => {
+    expect(maxAbsDiff([1, 2, 3], [1, 2.5, 2])).toBe(1);
+    expect(maxAbsDiff([], [])).toBe(0);
+    expect(maxAbsDiff([0, Number.NaN], [0, 0])).toBe(Number.POSITIVE_INFINITY);
+    expect(maxAbsDiff([0], [0, 0])).toBe(Number.POSITIVE_INFINITY);
   });
 });

@@ -59,7 +59,10 @@ export function urlReader(base: string | URL, fetchFn: typeof fetch = globalThis
   const text = String(base);
   const folder = text.endsWith('/') ? text : `${text}/`;
   return async (path) => {
-    const url = new URL(path, new URL(folder, globalThis.location?.href ?? 'http://localhost/')).href;
+    const url = new URL(
+      path,
+      new URL(folder, (globalThis as { location?: { href: string } }).location?.href ?? 'http://localhost/'),
+    ).href;
     let response: Response;
     try {
       response = await fetchFn(url);

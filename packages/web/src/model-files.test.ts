@@ -15,7 +15,7 @@ function serve(files: ModelFiles): typeof fetch {
     [files.modelJsonName, new TextEncoder().encode(JSON.stringify(files.modelJson))],
     ...files.shards.map((s) => [s.name, s.data] as const),
   ]);
-  return (async (input: RequestInfo | URL) => {
+  return (async (input: string | URL) => {
     const name = String(input).split('/').pop() as string;
     const bytes = byName.get(name);
     return bytes ? new Response(bytes.slice()) : new Response('missing', { status: 404 });

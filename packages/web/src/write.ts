@@ -16,6 +16,7 @@ import {
 } from '@tsvae/core';
 import { LayersModule } from '@tsvae/layers';
 import pkg from '../package.json' with { type: 'json' };
+import { maxAbsDiff } from './compare';
 import { type LoadedExport, loadExport, memoryReader } from './load';
 import {
   EXPORT_FORMAT,
@@ -226,13 +227,8 @@ export async function checkExport(files: ReadonlyMap<string, Uint8Array>): Promi
     for (const ref of loaded.manifest.references) {
       const expected = await loaded.referenceValues(ref);
       const images = loaded.sample(ref.mode, ref.count, { seed: ref.seed, batchSize: ref.batchSize });
-      const actual = images.dataSync();
+      const max = maxAbsDiff(images.dataSync(), expected);
       images.dispose();
-      let max = 0;
-      for (let i = 0; i < expected.length; i++) {
-        const d = Math.abs((actual[i] as number) - (expected[i] as number));
-        if (!(d <= max)) max = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-      }
       out.push({ mode: ref.mode, seed: ref.seed, maxAbsDiff: max });
     }
     return out;
