@@ -105,13 +105,14 @@ function drawGrid(
   values: ArrayLike<number>,
   shape: DrawnImages['shape'],
   columns?: number,
+  targetWidth = 420,
 ): void {
   const grid = imageGrid(values, shape, columns === undefined ? {} : { columns });
   canvas.width = grid.width;
   canvas.height = grid.height;
   const ctx = canvas.getContext('2d') as CanvasRenderingContext2D;
   ctx.putImageData(new ImageData(new Uint8ClampedArray(grid.data), grid.width, grid.height), 0, 0);
-  const scale = Math.max(1, Math.min(12, Math.floor(420 / grid.width)));
+  const scale = Math.max(1, Math.min(12, Math.floor(targetWidth / grid.width)));
   canvas.style.width = `${grid.width * scale}px`;
   canvas.style.height = `${grid.height * scale}px`;
 }
@@ -168,7 +169,7 @@ async function renderInterpolation(): Promise<void> {
   const drawn = await valuesOf(
     model.interpolate(selection.mode, state.count, { from, to, steps, method }, { seed: state.seed }),
   );
-  drawGrid($('interp-canvas'), drawn.values, drawn.shape, steps);
+  drawGrid($('interp-canvas'), drawn.values, drawn.shape, steps, 860);
   $('interpolation').hidden = false;
   $('interp-label').textContent = `${selection.mode}, sample ${from} → ${to} (seed ${state.seed}, ${method})`;
   state.interpolation = { ...drawn, mode: selection.mode, from, to, steps, method };
