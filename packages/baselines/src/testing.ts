@@ -319,11 +319,19 @@ export function energyDistance(a: Float32Array, b: Float32Array, dim: number): n
   return 2 * mean(a, b) - mean(a, a) - mean(b, b);
 }
 
+/** The toy's data: a ring of 8 Gaussians (radius 1, std 0.1) centred at (2, 2), away from where an untrained generator puts its samples (near 0). */
+export const TOY_RING: Readonly<{ center: [number, number]; radius: number; std: number; size: number }> = {
+  center: [2, 2],
+  radius: 1,
+  std: 0.1,
+  size: 1024,
+};
+
 /**
- * A GAN run config on the 2-D toy: the ring of 8 Gaussians (std 0.05, 1,024 points), an `mlp`
- * generator (z_dim 8, normal codes) and critic of width 64, batch 64, Adam 1e-3 / 0.5, 10 epochs;
- * `loss` and overrides
- * on top. Register the toy plugins first.
+ * A GAN run config on the 2-D toy: {@link TOY_RING}, an `mlp` generator (z_dim 8, normal codes)
+ * and discriminator of width 64 (`mlp-autoencoder` with a 1-d code for BEGAN: a code as wide as
+ * the data would reconstruct everything), batch 64 (16 steps an epoch), Adam 1e-3 / 0.5, 20 epochs;
+ * `loss` (with its own defaults) and overrides on top. Register the toy plugins first.
  */
 export function toyGanRunConfig(
   loss: string,
@@ -334,15 +342,15 @@ export function toyGanRunConfig(
     {
       preset: 'test',
       model: loss,
-      dataset: { name: 'ring-of-gaussians', config: { size: 1024, std: 0.05 } },
+      dataset: { name: 'ring-of-gaussians', config: { ...TOY_RING, center: [...TOY_RING.center] } },
       seed: 5,
       batchSize: 64,
       zDim: 8,
       prior: 'normal',
-      epochs: 10,
+      epochs: 20,
       generator: { name: 'mlp', config: { hidden: 64 } },
       discriminator: autoencoder
-        ? { name: 'mlp-autoencoder', config: { hidden: 64 } }
+        ? { name: 'mlp-autoencoder', config: { hidden: 64, codeDim: 1 } }
         : { name: 'mlp', config: { hidden: 64 } },
       loss: { name: loss, config: {} },
       optimizer: { lr: 1e-3, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 },

@@ -290,6 +290,7 @@ describe('loading a run', () => {
   it('through the gan-run generator plugin: seed 0 reproduces, other seeds differ, samples in [0, 1]', async () => {
     const dir = tempDir('tsvae-gan-');
     await trainGan({ runDir: dir, config: sweepConfig({ seed: 0 }) });
+    const before = tf.memory().numTensors;
     const g = await create('generator', 'gan-run', { runDir: dir });
     try {
       expect(g.name).toBe('gan-wgan-gp');
@@ -305,6 +306,7 @@ describe('loading a run', () => {
     } finally {
       g.dispose();
     }
+    expect(tf.memory().numTensors).toBe(before);
     // a second run with seed 0 trains to the same weights
     const again = tempDir('tsvae-gan-');
     await trainGan({ runDir: again, config: sweepConfig({ seed: 0 }) });
