@@ -34,6 +34,10 @@ describe('tsvae CLI (in-process)', () => {
     expect(lines[0]).toMatchObject({ event: 'start', runDir });
     expect(lines.filter((l) => l['event'] === 'epoch')).toHaveLength(4);
     expect(lines.at(-1)).toMatchObject({ event: 'done', runDir });
+    // the short evaluation after training: tiny-manifold has no labels and no Inception weights are
+    // in the cache, so it is skipped with the reason (not an error)
+    expect(lines.at(-2)).toMatchObject({ event: 'eval-skipped' });
+    expect(String(lines.at(-2)?.['reason'])).toMatch(/no feature extractor is available for tiny-manifold/);
     expect(existsSync(join(runDir, 'samples', 'two-stage.png'))).toBe(true);
     const record = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
     expect(record.versions['@tsvae/core']).toBeDefined();

@@ -58,8 +58,9 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
+    options?: { readonly cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

@@ -322,7 +322,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
         onProgress: json ? jsonEvalProgress(io.stdout) : ttyEvalProgress(io.stdout),
       });
     } catch (e) {
-      if (e instanceof EvaluationError) throw new CliError(cliMessage(e, o));
+      if (e instanceof EvaluationError) throw new CliError(cliMessage(e, o), 1, { cause: e });
       throw e;
     }
     const { results, skipped } = report;

@@ -1,7 +1,9 @@
 /** `tsvae train`: train a Two-Stage VAE in a run directory, or resume one. */
 import { join, resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
+import { create } from '@tsvae/core';
 import { readJsonFile } from '@tsvae/core/node';
+import { EvaluationError } from '@tsvae/metrics';
 import {
   PRESETS,
   type PresetName,
@@ -12,9 +14,10 @@ import {
   trainTwoStage,
   validateRun,
 } from '@tsvae/stages';
-import { type Command, Option } from 'commander';
+import { Command, Option } from 'commander';
 import {
   backendOption,
+  CliError,
   type CliIO,
   collect,
   intOption,
@@ -31,6 +34,7 @@ import {
   stderrLogger,
   usageError,
 } from './common';
+import { addEvalCommand } from './eval';
 import { jsonProgress, ttyProgress } from './progress';
 
 function timestamp(): string {
@@ -62,6 +66,9 @@ export interface TrainOpts {
   backend?: string;
   json?: boolean;
   printConfig?: boolean;
+  /** `--no-eval` sets it false: no FID after training. */
+  eval: boolean;
+  evalCount: number;
   verbose?: boolean;
 }
 
@@ -127,6 +134,62 @@ function runConfig(o: TrainOpts, cwd: string): { config: RunConfig; runDir: stri
   };
 }
 
+/** `n`, or fewer when the run's test split holds fewer images. */
+async function referenceCount(runDir: string, n: number): Promise<number> {
+  try {
+    const ds = readVaeRecord(new RunDirectory(runDir)).components.dataset;
+    const test = await (await create('dataset', ds.plugin, ds.config)).load('test');
+    return Math.min(n, test.size);
+  } catch {
+    return n; // the evaluation reports what is wrong with the split
+  }
+}
+
+/**
+ * The short evaluation after training (`--eval-count`, default 2,000 samples per mode against as
+ * many test images (at most the test split), FID only): one-stage and two-stage side by side, written to `<run>/eval.json`
+ * through `tsvae eval` itself. A dataset without any usable feature extractor (no labels for the
+ * classifier, no Inception weights on disk) is a note, not an error; any other failure of the
+ * evaluation is a warning: the training itself succeeded.
+ */
+async function evaluateAfterTraining(runDir: string, o: TrainOpts, io: CliIO, json: boolean): Promise<void> {
+  const program = new Command('tsvae')
+    .exitOverride()
+    .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
+  const result = { code: 0 };
+  addEvalCommand(program, io, result);
+  const n = String(o.evalCount);
+  const argv = [
+    'eval',
+    runDir,
+    '-n',
+    n,
+    '--reference-count',
+    String(await referenceCount(runDir, o.evalCount)),
+    '--no-kid',
+  ];
+  if (json) argv.push('--json');
+  if (o.backend) argv.push('--backend', o.backend);
+  for (const p of o.plugins ?? []) argv.push('--plugins', p);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const cause = e instanceof CliError ? e.cause : e;
+    if (cause instanceof EvaluationError && cause.field === 'extractors') {
+      io.stdout.write(
+        json
+          ? `${JSON.stringify({ event: 'eval-skipped', reason: message })}\n`
+          : `no FID after training: ${message}\n`,
+      );
+    } else {
+      io.stderr.write(
+        `warning: the evaluation after training failed (${message}); the run is complete: tsvae eval ${runDir}\n`,
+      );
+    }
+  }
+}
+
 /** Runs `tsvae train`; resolves to the exit code (130 / 143 / 129 when stopped by a signal). */
 export async function runTrain(o: TrainOpts, io: CliIO, result: { json: boolean }): Promise<number> {
   const cwd = io.cwd ?? process.cwd();
@@ -179,6 +242,7 @@ export async function runTrain(o: TrainOpts, io: CliIO, result: { json: boolean 
       );
       return SIGNAL_EXIT[signal];
     }
+    if (o.eval) await evaluateAfterTraining(runDir, o, io, json);
     say(
       { event: 'done', runDir, samples: r.samples, checkpoint: r.lastCheckpoint },
       `done: ${runDir}\nsamples:\n${r.samples.map((s) => `  ${s}`).join('\n')}`,
@@ -241,6 +305,13 @@ export function addTrainCommand(program: Command, io: CliIO, result: { code: num
     .addOption(backendOption())
     .option('--json', 'JSON lines on stdout even on a terminal')
     .option('--print-config', 'validate the config (plugins and their configs) and print it')
+    .option('--no-eval', 'skip the short FID evaluation after training')
+    .option(
+      '--eval-count <int>',
+      'samples per sampling mode (and test images) of the evaluation after training',
+      intOption('--eval-count', 2),
+      2000,
+    )
     .option('-v, --verbose', 'log debug records to stderr')
     .action(async (o: TrainOpts) => {
       result.code = await runTrain(o, io, result);
