@@ -28,6 +28,12 @@ export const runConfigSchema = z
   .object({
     /** Which preset the config started from (informational). */
     preset: z.string().default('custom'),
+    /**
+     * The Table 1 row this run trains (`two-stage-vae`, `vae-learned-gamma`, ... : see
+     * `VAE_MODELS`; baselines add theirs). Informational for reports; what is trained is the rest
+     * of the config.
+     */
+    model: z.string().min(1).default('two-stage-vae'),
     dataset: z
       .object({
         name: z.string().min(1),
