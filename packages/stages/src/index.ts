@@ -66,6 +66,7 @@ export {
   loadRun,
   vaeRunGenerator,
 } from './load-run';
+export { type ModelInfo, VAE_MODELS, vaeModelConfig, vaeSamplingModes } from './models';
 export {
   createStageOptimizer,
   optimizerCheckpoint,
