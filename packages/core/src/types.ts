@@ -1,4 +1,4 @@
-import type { Scalar, Tensor, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
+import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import type { Logger } from './logger';
 
 /** Image shape as `[height, width, channels]`. */
@@ -114,6 +114,14 @@ export interface SecondStage extends Module {
   sample(n: number, options?: { readonly seed?: number }): Tensor2D;
   /** Scalars worth logging per epoch (e.g. `{ gamma: 0.01 }`). */
   diagnostics?(): Record<string, number>;
+  /**
+   * The exact log-density `log p(z)` of each row of `z` `[B, latentDim]` under the model, `[B]`
+   * (nats), in inference mode. Only for models whose density is tractable (a mixture, a flow:
+   * `@tsvae/priors`' `gmm` and `flow`); absent where it is not (a VAE such as `mlp`, whose `loss`
+   * is a negative ELBO, a bound). Evaluations (held-out log-likelihood of the codes) use it when
+   * present and fall back to minus the loss otherwise.
+   */
+  logProb?(z: Tensor2D): Tensor1D;
   /**
    * Fits the model directly to the stage-1 codes, for models not trained by gradient steps (e.g.
    * a Gaussian mixture fitted by EM). When present, trainers call it instead of their gradient

@@ -179,7 +179,7 @@ export class RealNvpFlow implements SecondStage {
     });
   }
 
-  /** `log p(z)` per row, `[B]`: `log N(f(z); 0, I) + log |det df/dz|`. */
+  /** `log p(z)` per row, `[B]`: `log N(f(z); 0, I) + log |det df/dz|`, exact ({@link SecondStage.logProb}). */
   logProb(zIn: tf.Tensor2D): tf.Tensor1D {
     return tf.tidy(() => {
       const { u, logDet } = this.forward(zIn);

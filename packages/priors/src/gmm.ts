@@ -196,7 +196,7 @@ export class GaussianMixture implements SecondStage {
     return mixtureLogLikelihood(this.density, z);
   }
 
-  /** `log p(z)` per row, `[B]`, in tfjs (float32). */
+  /** `log p(z)` per row, `[B]`, in tfjs (float32): the exact density ({@link SecondStage.logProb}). */
   logProb(zIn: tf.Tensor2D): tf.Tensor1D {
     return tf.tidy(() => {
       const t = this.tensors;

@@ -60,6 +60,13 @@ export {
   RunInUseError,
 } from './errors';
 export {
+  type HeldOutLikelihood,
+  heldOutCodes,
+  type LatentDiagnostics,
+  type LatentDiagnosticsOptions,
+  latentDiagnostics,
+} from './latent';
+export {
   type LoadedRun,
   type LoadedSecondStage,
   type LoadRunOptions,

@@ -18,6 +18,7 @@ import type {
   NamedWeight,
   PluginDefinition,
   SecondStage,
+  Stage1Model,
 } from '@tsvae/core';
 import { createRng, definePlugin, deriveSeed, getRegistry, z } from '@tsvae/core';
 import { gaussianNll, klStandardNormal } from '@tsvae/distributions';
@@ -361,6 +362,48 @@ export function smallRunConfig(overrides: Record<string, unknown> = {}): RunConf
     },
     overrides,
   );
+}
+
+/**
+ * A stage 1 whose codes you choose, for tests of what is computed on codes: vector data
+ * (`[1, 1, latentDim]` examples) encodes to `mu = x` and the fixed `logSigma` (one value per
+ * dimension, or one for all; default -30, i.e. `sigma` ~ 1e-13, codes `z = x`); `decode` returns
+ * `z` as `[B, 1, 1, latentDim]`. No weights; `loss` is a plain Gaussian-likelihood VAE loss.
+ */
+export function identityStage1(latentDim: number, logSigma: number | readonly number[] = -30): Stage1Model {
+  const ls = typeof logSigma === 'number' ? new Array<number>(latentDim).fill(logSigma) : [...logSigma];
+  if (ls.length !== latentDim)
+    throw new RangeError(`identityStage1: ${ls.length} logSigma values for ${latentDim} dims`);
+  const shape: ImageShape = [1, 1, latentDim];
+  const encode = (x: tf.Tensor4D) =>
+    tf.tidy(() => ({
+      mu: tf.reshape(x, [x.shape[0], latentDim]) as tf.Tensor2D,
+      logSigma: tf.tile(tf.tensor2d([ls], [1, latentDim]), [x.shape[0], 1]) as tf.Tensor2D,
+    }));
+  const decode = (zz: tf.Tensor2D) => tf.reshape(zz, [zz.shape[0], 1, 1, latentDim]) as tf.Tensor4D;
+  const none = {
+    trainableVariables: () => [],
+    getWeights: () => [],
+    setWeights: () => {},
+    countParams: () => 0,
+    dispose: () => {},
+  };
+  return {
+    ...none,
+    latentDim,
+    encoder: { ...none, inputShape: shape, latentDim, encode },
+    decoder: { ...none, outputShape: shape, latentDim, decode: (zz) => ({ mean: decode(zz) }) },
+    encode,
+    decode,
+    gamma: () => 1,
+    loss: (x) =>
+      tf.tidy(() => {
+        const { mu, logSigma: l } = encode(x);
+        const reconstruction = tf.mean(gaussianNll(x, decode(mu), tf.scalar(0))) as tf.Scalar;
+        const kl = tf.mean(klStandardNormal(mu, l)) as tf.Scalar;
+        return { loss: tf.add(reconstruction, kl) as tf.Scalar, reconstruction, kl, gamma: tf.scalar(1) };
+      }),
+  };
 }
 
 /** The tiny plugins under the name `tsvae --plugins @tsvae/stages/testing` loads. */
