@@ -226,6 +226,21 @@ describe('latentDiagnostics: closed forms', () => {
     // sigma = 1 everywhere: every dimension inactive
     expect(r.dimensions).toMatchObject({ threshold: 0.05, active: 0, inactive: 4 });
     for (const v of r.dimensions.variances) expect(v).toBeCloseTo(1, 6);
+
+    // without a second stage: the same N(0, I) and stage-1 numbers, nothing for the second stage
+    const none = await latentDiagnostics({
+      stage1: identityStage1(d, 0),
+      secondStage: null,
+      heldOut: vectors(new Float32Array(n * d), d),
+      count,
+      seed: 7,
+      batchSize: 1000,
+    });
+    expect(none).toEqual({
+      ...r,
+      frechetDistance: { secondStage: null, prior: r.frechetDistance.prior },
+      logLikelihood: { secondStage: null, prior: r.logLikelihood.prior },
+    });
   });
 });
 

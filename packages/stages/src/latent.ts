@@ -38,7 +38,7 @@ export interface LatentDiagnostics {
   readonly latentDim: number;
   /** Held-out codes (the size of the split). */
   readonly heldOut: number;
-  /** Samples drawn from the second stage and from `N(0, I)`. */
+  /** Samples drawn from the second stage (if any) and from `N(0, I)`. */
   readonly count: number;
   /** The seed every draw derives from. */
   readonly seed: number;
@@ -46,12 +46,12 @@ export interface LatentDiagnostics {
    * Fréchet distance in z-space between `count` samples and the held-out codes: of the second
    * stage, and of `N(0, I)` (the one-stage prior), each drawn the same way so both carry the same
    * finite-sample bias. Lower is better; the second stage did its job when it is well below
-   * `prior`.
+   * `prior`. `secondStage` is null without a second stage.
    */
-  readonly frechetDistance: { readonly secondStage: number; readonly prior: number };
+  readonly frechetDistance: { readonly secondStage: number | null; readonly prior: number };
   /**
-   * Held-out log-likelihood per code: the second stage's (`null` when it is not finite), and the
-   * exact one of `N(0, I)`.
+   * Held-out log-likelihood per code: the second stage's (`null` without one, or when it is not
+   * finite), and the exact one of `N(0, I)`.
    */
   readonly logLikelihood: { readonly secondStage: HeldOutLikelihood | null; readonly prior: number };
   /**
@@ -71,7 +71,8 @@ export interface LatentDiagnostics {
 /** Options of {@link latentDiagnostics}. */
 export interface LatentDiagnosticsOptions {
   readonly stage1: Stage1Model;
-  readonly secondStage: SecondStage;
+  /** The second stage; null for a run without one (a one-stage VAE): `N(0, I)` and stage 1 only. */
+  readonly secondStage: SecondStage | null;
   /** The held-out data (e.g. the test split); at least 2 examples. */
   readonly heldOut: DataSplit;
   /** Samples of the second stage and of `N(0, I)`; at least 2. */
@@ -131,6 +132,7 @@ async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
  * - the **active / inactive split**: mean encoder variance per dimension on the held-out split
  *   against `threshold` (the definition of `stage1Diagnostics`).
  *
+ * Without a second stage (`null`, a one-stage VAE) only `N(0, I)` and stage 1 are measured.
  * Deterministic given the models, the data, `count`, `seed` and `batchSize`. Frees every tensor
  * it makes.
  */
@@ -145,7 +147,7 @@ export async function latentDiagnostics(options: LatentDiagnosticsOptions): Prom
     throw new RangeError(`latentDiagnostics: threshold must be a positive number, got ${threshold}`);
   }
   const d = stage1.latentDim;
-  if (secondStage.latentDim !== d) {
+  if (secondStage && secondStage.latentDim !== d) {
     throw new RangeError(
       `latentDiagnostics: the second stage models ${secondStage.latentDim}-d codes, stage 1 makes ${d}-d ones`,
     );
@@ -177,25 +179,28 @@ export async function latentDiagnostics(options: LatentDiagnosticsOptions): Prom
     }
     return acc.finalize();
   };
-  const fdStage = frechetDistance(await sampleStats(secondStage), codeStats).fid;
+  const fdStage = secondStage ? frechetDistance(await sampleStats(secondStage), codeStats).fid : null;
   const fdPrior = frechetDistance(await sampleStats(null), codeStats).fid;
 
   // held-out log-likelihood (exact with logProb, else minus the loss: an ELBO)
-  const kind: HeldOutLikelihood['kind'] = secondStage.logProb ? 'exact' : 'elbo';
-  let sum = 0;
-  for (let start = 0, b = 0; start < n; start += batchSize, b++) {
-    const m = Math.min(batchSize, n - start);
-    const value = tf.tidy(() => {
-      const batch = tf.tensor2d(z.subarray(start * d, (start + m) * d), [m, d]);
-      if (secondStage.logProb) return tf.sum(secondStage.logProb(batch));
-      const terms = secondStage.loss(batch, { training: false, seed: deriveSeed(seed, 'latent-elbo', b) });
-      return tf.mul(terms.loss, -m);
-    });
-    sum += value.dataSync()[0] as number;
-    value.dispose();
-    await checkpoint(signal);
+  let stageLl: HeldOutLikelihood | null = null;
+  if (secondStage) {
+    let sum = 0;
+    for (let start = 0, b = 0; start < n; start += batchSize, b++) {
+      const m = Math.min(batchSize, n - start);
+      const value = tf.tidy(() => {
+        const batch = tf.tensor2d(z.subarray(start * d, (start + m) * d), [m, d]);
+        if (secondStage.logProb) return tf.sum(secondStage.logProb(batch));
+        const terms = secondStage.loss(batch, { training: false, seed: deriveSeed(seed, 'latent-elbo', b) });
+        return tf.mul(terms.loss, -m);
+      });
+      sum += value.dataSync()[0] as number;
+      value.dispose();
+      await checkpoint(signal);
+    }
+    const value = sum / n;
+    if (Number.isFinite(value)) stageLl = { kind: secondStage.logProb ? 'exact' : 'elbo', value };
   }
-  const stageLl = sum / n;
   let sq = 0;
   for (const v of z) sq += v * v;
   const priorLl = -0.5 * (sq / n) - 0.5 * d * LOG_2PI;
@@ -207,7 +212,7 @@ export async function latentDiagnostics(options: LatentDiagnosticsOptions): Prom
     seed,
     frechetDistance: { secondStage: fdStage, prior: fdPrior },
     logLikelihood: {
-      secondStage: Number.isFinite(stageLl) ? { kind, value: stageLl } : null,
+      secondStage: stageLl,
       prior: priorLl,
     },
     dimensions: { threshold, active, inactive: d - active, variances },
