@@ -194,7 +194,7 @@ describe('tsvae CLI (in-process)', () => {
     expect(report.backend.threads).toBeGreaterThan(0);
     expect(report.versions['@tensorflow/tfjs-core']).toBe('4.22.0');
     expect(report.versions['@tsvae/metrics']).toMatch(/\d+\.\d+\.\d+/);
-    expect(report.plugins['stage1']).toEqual(['vae']);
+    expect(report.plugins['stage1']).toEqual(['vae', 'vae-flow', 'wae-mmd']);
     expect(report.plugins['second-stage']).toContain('mlp');
   });
 });

@@ -152,6 +152,8 @@ export function packageVersions(): Record<string, string> {
     '@tsvae/stages',
     '@tsvae/metrics',
     '@tsvae/priors',
+    '@tsvae/baselines',
+    '@tsvae/web',
     '@tensorflow/tfjs-core',
     '@tensorflow/tfjs-layers',
     '@tensorflow/tfjs-backend-wasm',

@@ -527,8 +527,8 @@ describe('tsvae eval', () => {
       ],
       [
         ['eval', runDir, ...SMALL, '--modes', 'three-stage', '--backend', 'cpu'],
-        '--modes must list one-stage and/or two-stage',
-        1,
+        "--modes must list this run's modes (one-stage, two-stage)",
+        2,
       ],
       [
         ['eval', runDir, ...SMALL, '--reference-count', '65', '--backend', 'cpu'],

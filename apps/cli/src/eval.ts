@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
-import type { Logger } from '@tsvae/core';
+import type { Generator, Logger } from '@tsvae/core';
 import { assertWritable, fsError, writeJsonAtomic } from '@tsvae/core/node';
 import {
   EvaluationError,
@@ -17,7 +17,7 @@ import {
   type MetricName,
   resolveMetrics,
 } from '@tsvae/metrics';
-import { loadRun, RunDirectory, type SamplingMode, VaeGenerator } from '@tsvae/stages';
+import { RunDirectory } from '@tsvae/stages';
 import { type Command, Option } from 'commander';
 import {
   backendOption,
@@ -31,8 +31,10 @@ import {
   SIGNAL_EXIT,
   setupBackend,
   stderrLogger,
+  usageError,
   warnIfUnfinished,
 } from './common';
+import { loadSamplers } from './models';
 import type { OutputStream } from './progress';
 
 /** Options of `tsvae eval` as commander parses them. */
@@ -41,7 +43,7 @@ export interface EvalOpts {
   count: number;
   referenceCount?: number;
   split: string;
-  modes: string;
+  modes?: string;
   trials: number;
   seed: number;
   extractor?: string[];
@@ -115,16 +117,20 @@ function parseMetrics(text: string): MetricName[] {
   }
 }
 
-function parseModes(text: string): SamplingMode[] {
+/** `--modes`: a comma-separated subset of the run's sampling modes (default: all of them). */
+function parseModes(text: string | undefined, available: readonly string[]): string[] {
+  if (text === undefined) return [...available];
   const modes = text
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const bad = modes.filter((m) => m !== 'one-stage' && m !== 'two-stage');
+  const bad = modes.filter((m) => !available.includes(m));
   if (bad.length || modes.length === 0) {
-    throw new CliError(`--modes must list one-stage and/or two-stage (comma-separated), got "${text}"`);
+    throw usageError(
+      `--modes must list this run's modes (${available.join(', ')}), comma-separated; got "${text}"`,
+    );
   }
-  return [...new Set(modes)] as SamplingMode[];
+  return [...new Set(modes)];
 }
 
 const num = (v: number | undefined, digits: number): string =>
@@ -235,7 +241,6 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   const started = performance.now();
   await loadPluginModules(o.plugins, cwd);
   if (!o.run) throw new CliError('eval needs a run directory: tsvae eval <run-dir>');
-  const modes = parseModes(o.modes);
   const metrics = parseMetrics(o.metrics);
   if (o.split !== 'test' && o.split !== 'train')
     throw new CliError(`--split must be test or train, got "${o.split}"`);
@@ -255,25 +260,25 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
   // Extractor set-up (e.g. training the classifier on first use) is long work: its info records
   // are progress, printed even without --verbose.
   const progressLogger: Logger = { ...logger, info: stderrLogger(io, true).info };
-  const run = await loadRun(runDir, { logger, ...(o.stage2 !== undefined ? { stage2: o.stage2 } : {}) });
+  const run = await loadSamplers(runDir, { logger, ...(o.stage2 !== undefined ? { stage2: o.stage2 } : {}) });
+  const vae = run.vae;
   const controller = new AbortController();
   const unsubscribe = io.onInterrupt?.((signal) => {
     io.stderr.write(`\n${signal}: stopping the evaluation (nothing is written)\n`);
     controller.abort(new CliError('interrupted', SIGNAL_EXIT[signal]));
   });
   try {
+    const modes = parseModes(o.modes, Object.keys(run.modes));
     // Before any long work: a read-only run directory (or --out) fails now, not after an hour.
     try {
       assertWritable(out);
     } catch (e) {
       throw new CliError(`cannot write the evaluation to ${out}: ${fsError('write', out, e).message}`);
     }
-    warnIfUnfinished(io, runDir, run.position, 'evaluating');
-    if (run.stage2) warnIfUnfinished(io, run.stage2.dir.path, run.stage2.position, 'evaluating');
-    const dsRef = run.config.dataset;
-    const generators = Object.fromEntries(
-      modes.map((m) => [m, new VaeGenerator(run.stage1, run.secondStage, m)] as const),
-    );
+    warnIfUnfinished(io, runDir, vae?.position ?? run.position, 'evaluating');
+    if (vae?.stage2) warnIfUnfinished(io, vae.stage2.dir.path, vae.stage2.position, 'evaluating');
+    const dsRef = run.dataset;
+    const generators = Object.fromEntries(modes.map((m) => [m, run.modes[m] as Generator] as const));
     const say = (obj: Record<string, unknown>, text: string) =>
       io.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
     const kid = o.kid ? { subsets: o.kidSubsets, subsetSize: o.kidSubsetSize } : false;
@@ -307,7 +312,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
             {
               event: 'start',
               runDir,
-              checkpoint: run.checkpoint,
+              checkpoint: vae?.checkpoint ?? run.checkpoint,
               backend: backend.backend,
               extractors: names,
               skipped: s.skipped,
@@ -336,11 +341,12 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
       writeJsonAtomic(out, {
         format: EVAL_FORMAT,
         run: runDir,
-        checkpoint: run.checkpoint,
-        position: run.position,
-        finished: run.position.stage === 'done',
-        stage2: run.stage2
-          ? { name: run.stage2.name, checkpoint: run.stage2.checkpoint, position: run.stage2.position }
+        checkpoint: vae?.checkpoint ?? run.checkpoint,
+        position: vae?.position ?? run.position,
+        finished: (vae?.position ?? run.position).stage === 'done',
+        model: run.model,
+        stage2: vae?.stage2
+          ? { name: vae.stage2.name, checkpoint: vae.stage2.checkpoint, position: vae.stage2.position }
           : null,
         dataset: report.dataset,
         protocol: { count, referenceCount, referenceImages, trials, seed, modes, ...protocol },
@@ -389,7 +395,10 @@ export function addEvalCommand(program: Command, io: CliIO, result: { code: numb
         .choices(['test', 'train'])
         .default('test'),
     )
-    .option('--modes <list>', 'sampling modes, comma-separated', 'one-stage,two-stage')
+    .option(
+      '--modes <list>',
+      "sampling modes, comma-separated (default: all of the run's: two-stage and one-stage, one-stage, or gan)",
+    )
     .option(
       '--trials <int>',
       'trials with fresh samples, mean ± std (the paper: 10)',

@@ -11,6 +11,7 @@ import {
   pluginsOption,
   setupBackend,
 } from './common';
+import { MODELS } from './models';
 
 interface InfoOpts {
   backend?: string;
@@ -25,6 +26,7 @@ async function runInfo(o: InfoOpts, io: CliIO): Promise<number> {
   const reg = getRegistry();
   const plugins = Object.fromEntries(PLUGIN_KINDS.map((k) => [k, reg.list(k)]));
   const versions = packageVersions();
+  const models = MODELS.map((m) => ({ name: m.name, table1: m.table1, trainer: m.trainer }));
   const report = {
     backend: info,
     summary: describeBackend(info),
@@ -32,6 +34,7 @@ async function runInfo(o: InfoOpts, io: CliIO): Promise<number> {
     platform: `${process.platform}-${process.arch}`,
     cpus: availableParallelism(),
     versions,
+    models,
     plugins,
   };
   if (o.json || !io.stdout.isTTY) {
@@ -47,6 +50,8 @@ async function runInfo(o: InfoOpts, io: CliIO): Promise<number> {
     `node:     ${process.version} ${process.platform}-${process.arch}`,
     'versions:',
     ...Object.entries(versions).map(([k, v]) => `  ${k} ${v}`),
+    'models (tsvae train --model):',
+    ...models.map((m) => `  ${m.name.padEnd(18)} ${m.table1} (${m.trainer})`),
     'plugins:',
     ...Object.entries(plugins).map(([k, v]) => `  ${k}: ${v.length ? v.join(', ') : '(none)'}`),
   ];

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { create } from '@tsvae/core';
 import { writeJsonAtomic } from '@tsvae/core/node';
-import { encodeDataset, loadRun, sampleOneStage, sampleTwoStage, writeImageGrid } from '@tsvae/stages';
+import { encodeDataset, loadRun, writeImageGrid } from '@tsvae/stages';
 import { type Command, Option } from 'commander';
 import {
   backendOption,
@@ -13,14 +13,16 @@ import {
   seedOption,
   setupBackend,
   stderrLogger,
+  usageError,
   warnIfUnfinished,
 } from './common';
+import { loadSamplers } from './models';
 import { writeNpy } from './npy';
 
 interface SampleOpts {
   run: string;
   count: number;
-  mode: 'two-stage' | 'one-stage';
+  mode?: string;
   seed: number;
   out?: string;
   batchSize: number;
@@ -34,23 +36,24 @@ async function runSample(o: SampleOpts, io: CliIO): Promise<number> {
   const cwd = io.cwd ?? process.cwd();
   await loadPluginModules(o.plugins, cwd);
   await setupBackend(o.backend, io, o.verbose ?? false);
-  const run = await loadRun(resolve(cwd, o.run), {
+  const run = await loadSamplers(resolve(cwd, o.run), {
     logger: stderrLogger(io, o.verbose ?? false),
     ...(o.stage2 !== undefined ? { stage2: o.stage2 } : {}),
   });
   try {
-    if (o.mode === 'two-stage') {
-      if (run.stage2) warnIfUnfinished(io, run.stage2.dir.path, run.stage2.position, 'sampling from');
-      else warnIfUnfinished(io, run.runDir, run.position, 'sampling from');
+    const mode = o.mode ?? run.defaultMode;
+    const generator = run.modes[mode];
+    if (!generator) {
+      throw usageError(
+        `--mode ${mode} does not apply to this ${run.model} run; its modes: ${Object.keys(run.modes).join(', ')}`,
+      );
     }
-    const opts = { seed: o.seed, batchSize: o.batchSize };
-    const images =
-      o.mode === 'two-stage'
-        ? sampleTwoStage(run.stage1, run.secondStage, o.count, opts)
-        : sampleOneStage(run.stage1, o.count, opts);
-    // a further second stage's samples go into its own directory
-    const dir = run.stage2 && o.mode === 'two-stage' ? run.stage2.dir : run.dir;
-    const out = o.out ? resolve(cwd, o.out) : dir.samplePath(`${o.mode}-seed${o.seed}.png`);
+    // one-stage sampling needs only a finished stage 1
+    if (mode !== 'one-stage' || run.position.stage === 'stage1') {
+      warnIfUnfinished(io, run.outputDir.path, run.position, 'sampling from');
+    }
+    const images = await generator.generate(o.count, { seed: o.seed, batchSize: o.batchSize });
+    const out = o.out ? resolve(cwd, o.out) : run.outputDir.samplePath(`${mode}-seed${o.seed}.png`);
     try {
       writeImageGrid(out, images);
     } finally {
@@ -112,7 +115,10 @@ export function addSampleCommands(program: Command, io: CliIO, result: { code: n
     .requiredOption('--run <dir>', 'run directory')
     .option('-n, --count <int>', 'number of images', intOption('--count', 1), 64)
     .addOption(
-      new Option('--mode <mode>', 'sampling').choices(['two-stage', 'one-stage']).default('two-stage'),
+      new Option(
+        '--mode <mode>',
+        "sampling mode (default: the run's own: two-stage, one-stage or gan)",
+      ).choices(['two-stage', 'one-stage', 'gan']),
     )
     .option('--seed <int>', 'seed of the draws, 0..2147483647', seedOption(), 0)
     .option('--out <file.png>', 'output PNG (default <run>/samples/<mode>-seed<seed>.png)')

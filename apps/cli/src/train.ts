@@ -1,19 +1,10 @@
-/** `tsvae train`: train a Two-Stage VAE in a run directory, or resume one. */
+/** `tsvae train`: train any Table 1 model (the Two-Stage VAE by default) in a run directory, or resume one. */
 import { join, resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
 import { create } from '@tsvae/core';
 import { readJsonFile } from '@tsvae/core/node';
 import { EvaluationError } from '@tsvae/metrics';
-import {
-  PRESETS,
-  type PresetName,
-  type RunConfig,
-  RunDirectory,
-  readVaeRecord,
-  resolveRunConfig,
-  trainTwoStage,
-  validateRun,
-} from '@tsvae/stages';
+import { PRESETS, type PresetName, RunDirectory } from '@tsvae/stages';
 import { Command, Option } from 'commander';
 import {
   backendOption,
@@ -35,6 +26,15 @@ import {
   usageError,
 } from './common';
 import { addEvalCommand } from './eval';
+import {
+  MODELS,
+  type ModelFamily,
+  modelConfig,
+  modelFamily,
+  modelInfo,
+  TRAINERS,
+  trainerOfRun,
+} from './models';
 import { jsonProgress, ttyProgress } from './progress';
 
 function timestamp(): string {
@@ -43,8 +43,11 @@ function timestamp(): string {
 
 /** Options of `tsvae train` as commander parses them. */
 export interface TrainOpts {
+  model: string;
   dataset: string;
   preset: string;
+  epochs?: number;
+  lr?: number;
   runDir?: string;
   resume?: string;
   seed?: number;
@@ -72,26 +75,70 @@ export interface TrainOpts {
   verbose?: boolean;
 }
 
-/** The config-changing options, with their flags (none of them may be combined with --resume). */
-const OVERRIDES: readonly [keyof TrainOpts, string, string | null][] = [
-  ['seed', '--seed', 'seed'],
-  ['stage1Epochs', '--stage1-epochs', 'stage1.epochs'],
-  ['stage2Epochs', '--stage2-epochs', 'stage2.epochs'],
-  ['stage1Lr', '--stage1-lr', 'stage1.lr'],
-  ['stage2Lr', '--stage2-lr', 'stage2.lr'],
-  ['batchSize', '--batch-size', 'batchSize'],
-  ['latentDim', '--latent-dim', 'latentDim'],
-  ['subset', '--subset', 'dataset.subset'],
-  ['encoder', '--encoder', 'stage1.encoder.name'],
-  ['decoder', '--decoder', 'stage1.decoder.name'],
-  ['secondStage', '--second-stage', 'stage2.model.name'],
-  ['likelihood', '--likelihood', 'stage1.likelihood'],
-  ['gammaConvention', '--gamma-convention', 'stage1.gammaConvention'],
-  ['set', '--set', null],
-  ['config', '--config', null],
+type Paths = Partial<Readonly<Record<ModelFamily, string>>>;
+
+const ALL_VAE = (path: string): Paths => ({
+  'two-stage': path,
+  'one-stage': path,
+  'wae-mmd': path,
+  'vae-flow': path,
+});
+const SINGLE_VAE = (path: string): Paths => ({ 'one-stage': path, 'wae-mmd': path, 'vae-flow': path });
+
+/**
+ * The config-changing options: their flags and, per model family, the config field each sets. A
+ * family without an entry does not take the option (an error naming the model). None of them may
+ * be combined with --resume.
+ */
+const OVERRIDES: readonly [keyof TrainOpts, string, Paths][] = [
+  ['seed', '--seed', { ...ALL_VAE('seed'), gan: 'seed' }],
+  ['epochs', '--epochs', { ...SINGLE_VAE('stage1.epochs'), gan: 'epochs' }],
+  ['lr', '--lr', { ...SINGLE_VAE('stage1.lr'), gan: 'optimizer.lr' }],
+  ['stage1Epochs', '--stage1-epochs', { 'two-stage': 'stage1.epochs' }],
+  ['stage2Epochs', '--stage2-epochs', { 'two-stage': 'stage2.epochs' }],
+  ['stage1Lr', '--stage1-lr', { 'two-stage': 'stage1.lr' }],
+  ['stage2Lr', '--stage2-lr', { 'two-stage': 'stage2.lr' }],
+  ['batchSize', '--batch-size', { ...ALL_VAE('batchSize'), gan: 'batchSize' }],
+  ['latentDim', '--latent-dim', ALL_VAE('latentDim')],
+  ['subset', '--subset', { ...ALL_VAE('dataset.subset'), gan: 'dataset.subset' }],
+  ['encoder', '--encoder', ALL_VAE('stage1.encoder.name')],
+  ['decoder', '--decoder', ALL_VAE('stage1.decoder.name')],
+  ['secondStage', '--second-stage', { 'two-stage': 'stage2.model.name' }],
+  ['likelihood', '--likelihood', { 'two-stage': 'stage1.likelihood', 'vae-flow': 'stage1.likelihood' }],
+  [
+    'gammaConvention',
+    '--gamma-convention',
+    {
+      'two-stage': 'stage1.gammaConvention',
+      'one-stage': 'stage1.gammaConvention',
+      'vae-flow': 'stage1.gammaConvention',
+    },
+  ],
 ];
 
-function trainOverrides(o: TrainOpts, cwd: string): Record<string, unknown> {
+/** What to use instead of an option a model does not take. */
+function instead(flag: string, family: ModelFamily): string {
+  if (family === 'two-stage' && (flag === '--epochs' || flag === '--lr')) {
+    return `the Two-Stage VAE has two budgets: ${flag === '--epochs' ? '--stage1-epochs and --stage2-epochs' : '--stage1-lr and --stage2-lr'}`;
+  }
+  if (family !== 'two-stage' && flag.startsWith('--stage')) {
+    return `a single-stage model: use ${flag.includes('lr') ? '--lr' : '--epochs'}`;
+  }
+  if (flag === '--likelihood') return 'the likelihood is part of the model';
+  if (family === 'gan') return 'a GAN: set its fields with --set (tsvae train --help lists them)';
+  return 'see tsvae train --help';
+}
+
+/** Checks that every given option applies to the model; a usage error names the first that does not. */
+function checkApplies(o: TrainOpts, model: string, family: ModelFamily): void {
+  for (const [key, flag, paths] of OVERRIDES) {
+    if (o[key] !== undefined && paths[family] === undefined) {
+      throw usageError(`${flag} does not apply to --model ${model} (${instead(flag, family)})`);
+    }
+  }
+}
+
+function trainOverrides(o: TrainOpts, cwd: string, family: ModelFamily): Record<string, unknown> {
   let over: Record<string, unknown> = {};
   if (o.config) {
     const path = resolve(cwd, o.config);
@@ -101,8 +148,9 @@ function trainOverrides(o: TrainOpts, cwd: string): Record<string, unknown> {
     }
     over = json as Record<string, unknown>;
   }
-  for (const [key, , path] of OVERRIDES) {
+  for (const [key, , paths] of OVERRIDES) {
     const v = o[key];
+    const path = paths[family];
     if (path && v !== undefined) setPath(over, path, v);
   }
   for (const a of o.set ?? []) {
@@ -112,32 +160,49 @@ function trainOverrides(o: TrainOpts, cwd: string): Record<string, unknown> {
   return over;
 }
 
-/** The config of the run to train: a preset with the overrides, or the resumed run's own. */
-function runConfig(o: TrainOpts, cwd: string): { config: RunConfig; runDir: string } {
+/** The run to train: the model's config for the preset with the overrides, or the resumed run's own. */
+function runToTrain(o: TrainOpts, cwd: string): { trainer: string; config: unknown; runDir: string } {
   if (o.resume) {
     if (o.runDir) throw usageError('--resume takes the run directory; do not also pass --run-dir');
-    const conflicting = OVERRIDES.filter(([k]) => o[k] !== undefined).map(([, flag]) => flag);
+    const conflicting = [
+      ...OVERRIDES.filter(([k]) => o[k] !== undefined).map(([, flag]) => flag),
+      ...(o.set ? ['--set'] : []),
+      ...(o.config ? ['--config'] : []),
+    ];
     if (conflicting.length) {
       throw usageError(
         `--resume continues the run with the config recorded in its config.json; ${conflicting.join(', ')} cannot be combined with it`,
       );
     }
     const runDir = resolve(cwd, o.resume);
-    return { config: readVaeRecord(new RunDirectory(runDir)).config, runDir };
+    const { name } = trainerOfRun(runDir);
+    return { trainer: name, config: new RunDirectory(runDir).readRecord().config, runDir };
   }
   if (!PRESETS.includes(o.preset as PresetName)) {
     throw usageError(`--preset must be one of ${PRESETS.join(', ')}, got "${o.preset}"`);
   }
+  const model = modelInfo(o.model);
+  const family = modelFamily(model);
+  checkApplies(o, model.name, family);
+  const { trainer, config } = modelConfig(
+    model,
+    o.preset as PresetName,
+    o.dataset,
+    trainOverrides(o, cwd, family),
+  );
+  const name = model.name === 'two-stage-vae' ? '' : `-${model.name}`;
   return {
-    config: resolveRunConfig(o.preset as PresetName, o.dataset, trainOverrides(o, cwd)),
-    runDir: resolve(cwd, o.runDir ?? join('runs', `${o.dataset}-${o.preset}-${timestamp()}`)),
+    trainer,
+    config,
+    runDir: resolve(cwd, o.runDir ?? join('runs', `${o.dataset}${name}-${o.preset}-${timestamp()}`)),
   };
 }
 
 /** `n`, or fewer when the run's test split holds fewer images. */
 async function referenceCount(runDir: string, n: number): Promise<number> {
   try {
-    const ds = readVaeRecord(new RunDirectory(runDir)).components.dataset;
+    const ds = new RunDirectory(runDir).readRecord().components['dataset'];
+    if (!ds) return n;
     const test = await (await create('dataset', ds.plugin, ds.config)).load('test');
     return Math.min(n, test.size);
   } catch {
@@ -190,17 +255,24 @@ async function evaluateAfterTraining(runDir: string, o: TrainOpts, io: CliIO, js
   }
 }
 
+/** `<model> on <dataset> (<preset>)` from a run config of either trainer. */
+function describeRun(config: unknown): string {
+  const c = config as { model?: string; preset?: string; dataset?: { name?: string } };
+  return `${c.model ?? 'a model'} on ${c.dataset?.name ?? 'a dataset'} (${c.preset ?? 'custom'})`;
+}
+
 /** Runs `tsvae train`; resolves to the exit code (130 / 143 / 129 when stopped by a signal). */
 export async function runTrain(o: TrainOpts, io: CliIO, result: { json: boolean }): Promise<number> {
   const cwd = io.cwd ?? process.cwd();
   const json = o.json || !io.stdout.isTTY;
   result.json = json;
   await loadPluginModules(o.plugins, cwd);
-  const { config, runDir } = runConfig(o, cwd);
+  const { trainer: trainerName, config, runDir } = runToTrain(o, cwd);
+  const trainer = TRAINERS[trainerName] as (typeof TRAINERS)[string];
   const logger = stderrLogger(io, o.verbose ?? false);
   if (o.printConfig) {
     // everything a run would check: plugin names and every component config
-    await validateRun(config, logger);
+    await trainer.validate(config, logger);
     io.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
     return 0;
   }
@@ -216,7 +288,7 @@ export async function runTrain(o: TrainOpts, io: CliIO, result: { json: boolean 
       threads: backend.threads,
       config,
     },
-    `${o.resume ? 'resuming' : 'training'} ${config.dataset.name} (${config.preset}) in ${runDir}\nbackend: ${describeBackend(backend)}`,
+    `${o.resume ? 'resuming' : 'training'} ${describeRun(config)} in ${runDir}\nbackend: ${describeBackend(backend)}`,
   );
   const controller = new AbortController();
   let stoppedBy: StopSignal | null = null;
@@ -226,7 +298,7 @@ export async function runTrain(o: TrainOpts, io: CliIO, result: { json: boolean 
     controller.abort();
   });
   try {
-    const r = await trainTwoStage({
+    const r = await trainer.train({
       runDir,
       ...(o.resume ? { resume: true } : { config }),
       logger,
@@ -257,43 +329,65 @@ export async function runTrain(o: TrainOpts, io: CliIO, result: { json: boolean 
 export function addTrainCommand(program: Command, io: CliIO, result: { code: number; json: boolean }): void {
   program
     .command('train')
-    .description('Train stage 1, encode the data, train stage 2, write sample grids (or resume a run).')
+    .description(
+      'Train a model of Table 1 (the Two-Stage VAE by default: stage 1, encode the data, stage 2, sample grids), or resume a run.',
+    )
+    .addOption(
+      new Option('--model <name>', `what to train: ${MODELS.map((m) => m.name).join(', ')}`).default(
+        'two-stage-vae',
+      ),
+    )
     .option('--dataset <name>', 'dataset plugin', 'mnist')
     .option('--preset <name>', `preset: ${PRESETS.join(' | ')}`, 'quick')
     .option('--run-dir <dir>', 'run directory (default runs/<dataset>-<preset>-<time>)')
     .option('--resume <run-dir>', 'continue a run from its last good checkpoint')
     .option('--seed <int>', 'seed of every random choice, 0..2147483647 (preset: 0)', seedOption())
-    .option('--stage1-epochs <int>', 'stage-1 epochs (quick 5, paper 400)', intOption('--stage1-epochs'))
-    .option('--stage2-epochs <int>', 'stage-2 epochs (quick 20, paper 800)', intOption('--stage2-epochs'))
+    .option(
+      '--epochs <int>',
+      'epochs of a single-stage model (GANs, wae-mmd, vae-flow, one-stage VAEs)',
+      intOption('--epochs'),
+    )
+    .option('--lr <number>', 'learning rate of a single-stage model', positiveNumber('--lr'))
+    .option(
+      '--stage1-epochs <int>',
+      'two-stage-vae: stage-1 epochs (quick 5, paper 400)',
+      intOption('--stage1-epochs'),
+    )
+    .option(
+      '--stage2-epochs <int>',
+      'two-stage-vae: stage-2 epochs (quick 20, paper 800)',
+      intOption('--stage2-epochs'),
+    )
     .option(
       '--stage1-lr <number>',
-      'stage-1 learning rate (quick 2e-3, paper 1e-4)',
+      'two-stage-vae: stage-1 learning rate (quick 2e-3, paper 1e-4)',
       positiveNumber('--stage1-lr'),
     )
     .option(
       '--stage2-lr <number>',
-      'stage-2 learning rate (quick 1e-3, paper 1e-4)',
+      'two-stage-vae: stage-2 learning rate (quick 1e-3, paper 1e-4)',
       positiveNumber('--stage2-lr'),
     )
     .option('--batch-size <int>', 'batch size (64)', intOption('--batch-size', 1))
-    .option('--latent-dim <int>', 'stage-1 latent dimension κ (64)', intOption('--latent-dim', 1))
+    .option('--latent-dim <int>', 'VAEs: latent dimension κ (64)', intOption('--latent-dim', 1))
     .option('--subset <int>', 'use only the first N training images (quick 6400)', intOption('--subset', 1))
-    .option('--encoder <name>', 'encoder plugin (infogan)')
-    .option('--decoder <name>', 'decoder plugin (infogan)')
-    .option('--second-stage <name>', 'second-stage plugin (mlp)')
-    .addOption(
-      new Option('--likelihood <name>', 'decoder likelihood (learned-gamma)').choices([
-        'learned-gamma',
-        'optimal-gamma',
-        'fixed-gamma',
-        'bernoulli',
-      ]),
+    .option('--encoder <name>', 'VAEs: encoder plugin (infogan)')
+    .option('--decoder <name>', 'VAEs: decoder plugin (infogan)')
+    .option(
+      '--second-stage <name>',
+      'two-stage-vae: second-stage plugin (mlp; gmm and flow from @tsvae/priors)',
     )
     .addOption(
-      new Option('--gamma-convention <name>', 'gamma is a std (code) or a variance (paper) (std)').choices([
-        'std',
-        'variance',
-      ]),
+      new Option(
+        '--likelihood <name>',
+        'two-stage-vae, vae-flow: decoder likelihood (learned-gamma)',
+      ).choices(['learned-gamma', 'optimal-gamma', 'fixed-gamma', 'bernoulli']),
+    )
+    .addOption(
+      new Option(
+        '--gamma-convention <name>',
+        'VAEs with a Gaussian decoder: gamma is a std (code) or a variance (paper) (std)',
+      ).choices(['std', 'variance']),
     )
     .option(
       '--set <key=value>',
@@ -313,6 +407,10 @@ export function addTrainCommand(program: Command, io: CliIO, result: { code: num
       2000,
     )
     .option('-v, --verbose', 'log debug records to stderr')
+    .addHelpText(
+      'after',
+      `\nModels (--model) and the trainer that runs each:\n${MODELS.map((m) => `  ${m.name.padEnd(18)} ${m.table1.padEnd(20)} ${m.description}`).join('\n')}\n\nOptions marked "two-stage-vae:" apply to it only; --epochs and --lr to the single-stage models. Model-specific fields go through --set (e.g. --set loss.config.lambda=5 for wgan-gp); an option a model does not take is an error.`,
+    )
     .action(async (o: TrainOpts) => {
       result.code = await runTrain(o, io, result);
     });

@@ -173,7 +173,7 @@ export function baselineRunConfig(
     const gan = name as GanModelName;
     return { trainer: 'gan', model: gan, config: resolveGanRunConfig(gan, preset, dataset, overrides) };
   }
-  const base = { stage1: { model: { name, config: {} } }, stage2: { epochs: 0 } };
+  const base = { model: name, stage1: { model: { name, config: {} } }, stage2: { epochs: 0 } };
   return {
     trainer: 'two-stage-vae',
     model: name as VaeBaselineName,

@@ -93,5 +93,5 @@ export function vaeModelConfig(
  * trains a second stage.
  */
 export function vaeSamplingModes(config: Pick<RunConfig, 'stage2'>): ('one-stage' | 'two-stage')[] {
-  return config.stage2.epochs > 0 ? ['two-stage', 'one-stage'] : ['one-stage'];
+  return config.stage2.epochs > 0 ? ['one-stage', 'two-stage'] : ['one-stage'];
 }
