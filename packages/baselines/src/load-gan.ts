@@ -7,7 +7,7 @@ import {
   silentLogger,
   z,
 } from '@tsvae/core';
-import { loadLatestCheckpoint, RunDirectory, RunDirectoryError, type TrainingPosition } from '@tsvae/stages';
+import { loadNewestCheckpoint, RunDirectory, RunDirectoryError, type TrainingPosition } from '@tsvae/stages';
 import { createGanModels, type GanRunRecord, readGanRecord } from './components';
 import type { GanRunConfig } from './config';
 import type { GanDiscriminator, GanGenerator, GanLoss } from './kinds';
@@ -43,18 +43,7 @@ export async function loadGanRun(
   const logger = options.logger ?? silentLogger;
   const dir = new RunDirectory(runDir);
   const record = readGanRecord(dir);
-  const { checkpoint, damaged } = loadLatestCheckpoint(dir.checkpointsDir);
-  for (const d of damaged) logger.warn('ignoring a damaged checkpoint', { path: d.path, problem: d.problem });
-  if (!checkpoint) {
-    throw new RunDirectoryError(
-      `${dir.path} holds no checkpoint that loads${
-        damaged.length
-          ? `:\n${damaged.map((d) => `  - ${d.problem}`).join('\n')}`
-          : ' (training has not written one yet)'
-      }`,
-      dir.checkpointsDir,
-    );
-  }
+  const checkpoint = loadNewestCheckpoint(dir, logger);
   try {
     const models = await createGanModels(
       record.components,

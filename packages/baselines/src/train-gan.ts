@@ -26,15 +26,18 @@ import {
 } from '@tsvae/core';
 import { FsError } from '@tsvae/core/node';
 import {
+  assertNoRun,
+  createRun,
   type LoadedCheckpoint,
-  loadLatestCheckpoint,
   NonFiniteLossError,
+  newRunRecord,
   type PartialEpoch,
   RunDirectory,
   RunDirectoryError,
   type RunEnvironment,
   type RunLock,
   restoreOptimizer,
+  resumeRun,
   STAGES_VERSION,
   saveCheckpoint,
   stepsPerEpoch,
@@ -559,27 +562,10 @@ async function openSession(options: TrainGanOptions): Promise<GanSession> {
   const dir = new RunDirectory(options.runDir);
   if (options.resume) {
     const record = readGanRecord(dir);
-    const lock = dir.lock();
+    const { lock, checkpoint } = resumeRun(dir, logger);
     let models: GanModels | undefined;
-    let checkpoint: LoadedCheckpoint | null = null;
     let session: GanSession | undefined;
     try {
-      for (const p of dir.removeStaleTemps(true)) logger.info('removed a stale temporary file', { path: p });
-      const latest = loadLatestCheckpoint(dir.checkpointsDir);
-      checkpoint = latest.checkpoint;
-      for (const d of latest.damaged) {
-        logger.warn('ignoring a damaged checkpoint (left in place)', { path: d.path, problem: d.problem });
-      }
-      if (!checkpoint && latest.damaged.length > 0) {
-        throw new RunDirectoryError(
-          `cannot resume ${dir.path}: no checkpoint can be loaded, and nothing was changed:\n${latest.damaged
-            .map((d) => `  - ${d.problem}`)
-            .join('\n')}`,
-          dir.checkpointsDir,
-        );
-      }
-      if (!checkpoint)
-        logger.info('no checkpoint yet: starting the recorded run from the beginning', { runDir: dir.path });
       const data = await loadTrainingData(record.components, record.config, logger);
       models = await createGanModels(
         record.components,
@@ -587,10 +573,7 @@ async function openSession(options: TrainGanOptions): Promise<GanSession> {
         logger,
       );
       session = new GanSession(dir, record.config, data, models, lock, options, checkpoint);
-      if (checkpoint) {
-        await session.restoreOptimizers(checkpoint);
-        logger.info('resuming', { checkpoint: checkpoint.path, ...checkpoint.manifest.position });
-      }
+      if (checkpoint) await session.restoreOptimizers(checkpoint);
       return session;
     } catch (e) {
       if (session) session.close();
@@ -603,12 +586,7 @@ async function openSession(options: TrainGanOptions): Promise<GanSession> {
       checkpoint?.dispose();
     }
   }
-  if (dir.holdsRun()) {
-    throw new RunDirectoryError(
-      `${dir.path} already holds a run (${dir.configFile} exists): resume it or choose another directory`,
-      dir.path,
-    );
-  }
+  assertNoRun(dir);
   const { config, components } = await validateGanRun(options.config, logger);
   const data = await loadTrainingData(components, config, logger);
   checkBatches(config, data);
@@ -617,38 +595,14 @@ async function openSession(options: TrainGanOptions): Promise<GanSession> {
     { seed: config.seed, zDim: config.zDim, imageShape: data.shape },
     logger,
   );
-  let lock: RunLock | undefined;
   try {
-    lock = dir.lock();
-    if (dir.holdsRun()) {
-      throw new RunDirectoryError(
-        `${dir.path} already holds a run (another process created it meanwhile)`,
-        dir.path,
-      );
-    }
-    dir.removeStaleTemps(true);
-    const record: GanRunRecord = {
-      format: 'tsvae-run',
-      version: 2,
-      trainer: GAN_TRAINER,
-      createdAt: new Date().toISOString(),
-      config,
-      components,
-      versions: {
-        '@tsvae/baselines': BASELINES_VERSION,
-        '@tsvae/stages': STAGES_VERSION,
-        '@tensorflow/tfjs-core': tf.version_core,
-        ...options.environment?.versions,
-      },
-      backend: options.environment?.backend ?? null,
-      tfBackend: tf.getBackend(),
-      seed: config.seed,
-    };
-    dir.writeRecord(record);
-    return new GanSession(dir, config, data, models, lock, options, null);
+    const record: GanRunRecord = newRunRecord(GAN_TRAINER, config, components, {
+      environment: options.environment,
+      versions: { '@tsvae/baselines': BASELINES_VERSION, '@tsvae/stages': STAGES_VERSION },
+    });
+    return new GanSession(dir, config, data, models, createRun(dir, record), options, null);
   } catch (e) {
     models.dispose();
-    lock?.release();
     throw e;
   }
 }

@@ -108,6 +108,15 @@ export {
   type SecondStageRunRecord,
 } from './second-stage';
 export {
+  assertNoRun,
+  createRun,
+  loadNewestCheckpoint,
+  type NewRunRecordOptions,
+  newRunRecord,
+  type ResumePoint,
+  resumeRun,
+} from './session';
+export {
   type EncodedDataset,
   encodeDataset,
   fitStage2,

@@ -9,7 +9,7 @@ import {
   silentLogger,
   z,
 } from '@tsvae/core';
-import { type LoadedCheckpoint, loadLatestCheckpoint, type TrainingPosition } from './checkpoint';
+import type { LoadedCheckpoint, TrainingPosition } from './checkpoint';
 import { createModels, readVaeRecord, type VaeRunRecord } from './components';
 import type { RunConfig } from './config';
 import { RunDirectoryError } from './errors';
@@ -21,6 +21,7 @@ import {
   readSecondStageRecord,
   type SecondStageRunRecord,
 } from './second-stage';
+import { loadNewestCheckpoint } from './session';
 
 /** A further second stage loaded with its run (`loadRun(run, { stage2: name })`). */
 export interface LoadedSecondStage {
@@ -72,18 +73,7 @@ export async function loadRun(runDir: string, options: LoadRunOptions = {}): Pro
   const dir = new RunDirectory(runDir);
   const record = readVaeRecord(dir);
   if (options.stage2 !== undefined) return loadWithSecondStage(dir, record, options.stage2, logger);
-  const { checkpoint, damaged } = loadLatestCheckpoint(dir.checkpointsDir);
-  for (const d of damaged) logger.warn('ignoring a damaged checkpoint', { path: d.path, problem: d.problem });
-  if (!checkpoint) {
-    throw new RunDirectoryError(
-      `${dir.path} holds no checkpoint that loads${
-        damaged.length
-          ? `:\n${damaged.map((d) => `  - ${d.problem}`).join('\n')}`
-          : ' (training has not written one yet)'
-      }`,
-      dir.checkpointsDir,
-    );
-  }
+  const checkpoint = loadNewestCheckpoint(dir, logger);
   try {
     const models = await createModels(record.components, record.seed, logger);
     try {
@@ -131,20 +121,7 @@ async function loadWithSecondStage(
   let latest: LoadedCheckpoint | null = null;
   try {
     checkStage1(subRecord, stage1, sub.path);
-    const found = loadLatestCheckpoint(sub.checkpointsDir);
-    latest = found.checkpoint;
-    for (const d of found.damaged)
-      logger.warn('ignoring a damaged checkpoint', { path: d.path, problem: d.problem });
-    if (!latest) {
-      throw new RunDirectoryError(
-        `${sub.path} holds no checkpoint that loads${
-          found.damaged.length
-            ? `:\n${found.damaged.map((d) => `  - ${d.problem}`).join('\n')}`
-            : ' (its training has not written one yet)'
-        }`,
-        sub.checkpointsDir,
-      );
-    }
+    latest = loadNewestCheckpoint(sub, logger);
     const models = await createModels(
       { stage1: record.components.stage1, secondStage: subRecord.components.secondStage },
       record.seed,

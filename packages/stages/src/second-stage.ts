@@ -4,14 +4,12 @@
  * resumable and locked like a run; `loadRun(run, { stage2: name })` loads it.
  */
 
-import * as tf from '@tensorflow/tfjs-core';
 import { type Logger, type NamedWeight, silentLogger, type TrainingCallback } from '@tsvae/core';
 import { FsError, hashBytes } from '@tsvae/core/node';
 import { z } from 'zod';
 import {
   type ComponentRecord,
   type LoadedCheckpoint,
-  loadLatestCheckpoint,
   type PartialEpoch,
   saveCheckpoint,
   type TrainingPosition,
@@ -27,6 +25,7 @@ import {
   type StageOptimizer,
 } from './optimizer';
 import { type EpochMetrics, RunDirectory, type RunEnvironment, type RunRecord } from './run-dir';
+import { assertNoRun, createRun, loadNewestCheckpoint, newRunRecord, resumeRun } from './session';
 import { encodeDataset, fitStage2, type LoopState, trainStage2 } from './train';
 import { loadTrainingData, STAGES_VERSION } from './train-run';
 
@@ -88,18 +87,7 @@ export function weightsDigest(weights: readonly NamedWeight[]): string {
  * warning); throws naming the run otherwise. The caller disposes it.
  */
 export function loadStage1Checkpoint(dir: RunDirectory, logger: Logger): LoadedCheckpoint {
-  const { checkpoint, damaged } = loadLatestCheckpoint(dir.checkpointsDir);
-  for (const d of damaged) logger.warn('ignoring a damaged checkpoint', { path: d.path, problem: d.problem });
-  if (!checkpoint) {
-    throw new RunDirectoryError(
-      `${dir.path} holds no checkpoint that loads${
-        damaged.length
-          ? `:\n${damaged.map((d) => `  - ${d.problem}`).join('\n')}`
-          : ' (training has not written one yet)'
-      }`,
-      dir.checkpointsDir,
-    );
-  }
+  const checkpoint = loadNewestCheckpoint(dir, logger);
   if (checkpoint.manifest.position.stage === 'stage1') {
     const at = checkpoint.manifest.position;
     checkpoint.dispose();
@@ -206,12 +194,7 @@ export async function fitSecondStage(options: FitSecondStageOptions): Promise<Fi
   } else {
     if (!options.secondStage)
       throw new TypeError('fitSecondStage: `secondStage` ({ name, config }) is required');
-    if (sub.holdsRun()) {
-      throw new RunDirectoryError(
-        `${sub.path} already holds a second stage (${sub.configFile} exists): resume it or choose another name`,
-        sub.path,
-      );
-    }
+    assertNoRun(sub, 'a second stage', 'resume it or choose another name');
   }
   const stage1Ckpt = loadStage1Checkpoint(parent, logger);
   let models: RunModels | undefined;
@@ -257,51 +240,19 @@ export async function fitSecondStage(options: FitSecondStageOptions): Promise<Fi
         `batchSize ${config.batchSize} is larger than the ${data.size} training examples: the second stage would have no batch; lower the batch size`,
       );
     }
-    lock = sub.lock();
     if (sr) {
-      for (const p of sub.removeStaleTemps(true)) logger.info('removed a stale temporary file', { path: p });
-      const latest = loadLatestCheckpoint(sub.checkpointsDir);
-      for (const d of latest.damaged) {
-        logger.warn('ignoring a damaged checkpoint (left in place)', { path: d.path, problem: d.problem });
-      }
-      if (!latest.checkpoint && latest.damaged.length > 0) {
-        throw new RunDirectoryError(
-          `cannot resume ${sub.path}: no checkpoint can be loaded, and nothing was changed:\n${latest.damaged
-            .map((d) => `  - ${d.problem}`)
-            .join('\n')}`,
-          sub.checkpointsDir,
-        );
-      }
-      resumeFrom = latest.checkpoint;
-      if (resumeFrom) {
-        models.secondStage.setWeights(resumeFrom.group('stage2/'));
-        logger.info('resuming', { checkpoint: resumeFrom.path, ...resumeFrom.manifest.position });
-      }
+      const point = resumeRun(sub, logger);
+      lock = point.lock;
+      resumeFrom = point.checkpoint;
+      if (resumeFrom) models.secondStage.setWeights(resumeFrom.group('stage2/'));
     } else {
-      if (sub.holdsRun()) {
-        throw new RunDirectoryError(
-          `${sub.path} already holds a second stage (another process created it meanwhile)`,
-          sub.path,
-        );
-      }
-      sub.removeStaleTemps(true);
-      const created: SecondStageRunRecord = {
-        format: 'tsvae-run',
-        version: 2,
-        trainer: SECOND_STAGE_TRAINER,
-        createdAt: new Date().toISOString(),
+      const created: SecondStageRunRecord = newRunRecord(
+        SECOND_STAGE_TRAINER,
         config,
-        components: { secondStage: component },
-        versions: {
-          '@tsvae/stages': STAGES_VERSION,
-          '@tensorflow/tfjs-core': tf.version_core,
-          ...options.environment?.versions,
-        },
-        backend: options.environment?.backend ?? null,
-        tfBackend: tf.getBackend(),
-        seed: config.seed,
-      };
-      sub.writeRecord(created);
+        { secondStage: component },
+        { environment: options.environment, versions: { '@tsvae/stages': STAGES_VERSION } },
+      );
+      lock = createRun(sub, created, 'a second stage');
     }
     const codes = encodeDataset(models.stage1, data, { batchSize: Math.max(record.config.batchSize, 256) });
     const session = new SubSession(sub, config, models, resumeFrom, options);

@@ -18,7 +18,6 @@ import { FsError } from '@tsvae/core/node';
 import pkg from '../package.json' with { type: 'json' };
 import {
   type LoadedCheckpoint,
-  loadLatestCheckpoint,
   type PartialEpoch,
   saveCheckpoint,
   type TrainingPosition,
@@ -34,7 +33,6 @@ import {
 } from './components';
 import { parseRunConfig, type RunConfig } from './config';
 import { stepsPerEpoch } from './data';
-import { RunDirectoryError } from './errors';
 import {
   createStageOptimizer,
   optimizerCheckpoint,
@@ -43,6 +41,7 @@ import {
 } from './optimizer';
 import { type EpochMetrics, RunDirectory, type RunEnvironment, type RunLock } from './run-dir';
 import { sampleOneStage, sampleTwoStage, writeImageGrid } from './sample';
+import { assertNoRun, createRun, newRunRecord, resumeRun } from './session';
 import {
   type EncodedDataset,
   encodeDataset,
@@ -346,32 +345,12 @@ async function openSession(options: TrainTwoStageOptions): Promise<RunSession> {
   const dir = new RunDirectory(options.runDir);
   if (options.resume) {
     const record = readVaeRecord(dir);
-    const lock = dir.lock();
+    const { lock, checkpoint } = resumeRun(dir, logger);
     let models: RunModels | undefined;
-    let checkpoint: LoadedCheckpoint | null = null;
     try {
-      for (const p of dir.removeStaleTemps(true)) logger.info('removed a stale temporary file', { path: p });
-      const latest = loadLatestCheckpoint(dir.checkpointsDir);
-      checkpoint = latest.checkpoint;
-      for (const d of latest.damaged) {
-        logger.warn('ignoring a damaged checkpoint (left in place)', { path: d.path, problem: d.problem });
-      }
-      if (!checkpoint && latest.damaged.length > 0) {
-        throw new RunDirectoryError(
-          `cannot resume ${dir.path}: no checkpoint can be loaded, and nothing was changed:\n${latest.damaged
-            .map((d) => `  - ${d.problem}`)
-            .join('\n')}`,
-          dir.checkpointsDir,
-        );
-      }
-      if (!checkpoint)
-        logger.info('no checkpoint yet: starting the recorded run from the beginning', { runDir: dir.path });
       const data = await loadTrainingData(record.components, record.config, logger);
       models = await createModels(record.components, record.config.seed, logger);
-      const session = new RunSession(dir, record.config, data, models, lock, options, checkpoint);
-      if (checkpoint)
-        logger.info('resuming', { checkpoint: checkpoint.path, ...checkpoint.manifest.position });
-      return session;
+      return new RunSession(dir, record.config, data, models, lock, options, checkpoint);
     } catch (e) {
       checkpoint?.dispose();
       models?.dispose();
@@ -379,47 +358,19 @@ async function openSession(options: TrainTwoStageOptions): Promise<RunSession> {
       throw e;
     }
   }
-  if (dir.holdsRun()) {
-    throw new RunDirectoryError(
-      `${dir.path} already holds a run (${dir.configFile} exists): resume it or choose another directory`,
-      dir.path,
-    );
-  }
+  assertNoRun(dir);
   const { config, components } = await validateRun(options.config, logger);
   const data = await loadTrainingData(components, config, logger);
   checkBatches(config, data);
   const models = await createModels(components, config.seed, logger);
-  let lock: RunLock | undefined;
   try {
-    lock = dir.lock();
-    if (dir.holdsRun()) {
-      throw new RunDirectoryError(
-        `${dir.path} already holds a run (another process created it meanwhile)`,
-        dir.path,
-      );
-    }
-    dir.removeStaleTemps(true);
-    const record: VaeRunRecord = {
-      format: 'tsvae-run',
-      version: 2,
-      trainer: VAE_TRAINER,
-      createdAt: new Date().toISOString(),
-      config,
-      components,
-      versions: {
-        '@tsvae/stages': STAGES_VERSION,
-        '@tensorflow/tfjs-core': tf.version_core,
-        ...options.environment?.versions,
-      },
-      backend: options.environment?.backend ?? null,
-      tfBackend: tf.getBackend(),
-      seed: config.seed,
-    };
-    dir.writeRecord(record);
-    return new RunSession(dir, config, data, models, lock, options, null);
+    const record: VaeRunRecord = newRunRecord(VAE_TRAINER, config, components, {
+      environment: options.environment,
+      versions: { '@tsvae/stages': STAGES_VERSION },
+    });
+    return new RunSession(dir, config, data, models, createRun(dir, record), options, null);
   } catch (e) {
     models.dispose();
-    lock?.release();
     throw e;
   }
 }
