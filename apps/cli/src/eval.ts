@@ -34,6 +34,7 @@ import {
   usageError,
   warnIfUnfinished,
 } from './common';
+import { type LatentRecord, latentLine, runLatentDiagnostics } from './latent';
 import { loadSamplers } from './models';
 import type { OutputStream } from './progress';
 
@@ -60,6 +61,8 @@ export interface EvalOpts {
   batchSize: number;
   out?: string;
   stage2?: string;
+  /** False with `--no-latent`: no latent diagnostics. */
+  latent: boolean;
   cacheDir?: string;
   referenceCache: boolean;
   plugins?: string[];
@@ -76,7 +79,9 @@ export interface EvalOpts {
  * `protocol.prdc` (`false`, or `{ k, closedBalls, inside }`) and, with `prdc`, a `prdc` object in
  * each result row (`precision`, `recall`, `density`, `coverage`: `{ mean, std }`; `k`,
  * `closedBalls`) and in each of its `trials`. `--stage2` added `stage2` (`null`, or the further
- * second stage evaluated: `{ name, checkpoint, position }`).
+ * second stage evaluated: `{ name, checkpoint, position }`). The latent diagnostics added `latent`
+ * after `results` (a {@link LatentRecord}; absent with `--no-latent` and for runs without a stage 1,
+ * e.g. GAN runs).
  */
 export const EVAL_FORMAT = 'tsvae-eval/1';
 
@@ -332,10 +337,32 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
     }
     const { results, skipped } = report;
     // The numbers first: a failed write below must not lose an hour of computing.
-    say(
-      { event: 'done', out, results },
-      `\n${resultTable(results)}${skipped.length ? `\nskipped: ${skipped.map((s) => s.plugin).join(', ')} (see above)` : ''}`,
-    );
+    if (!json) {
+      io.stdout.write(
+        `\n${resultTable(results)}${skipped.length ? `\nskipped: ${skipped.map((s) => s.plugin).join(', ')} (see above)` : ''}\n`,
+      );
+    }
+    // Latent diagnostics of a VAE run (seconds next to FID); a failure keeps the results above.
+    let latent: LatentRecord | undefined;
+    let latentFailure: unknown;
+    if (o.latent && vae) {
+      try {
+        latent = await runLatentDiagnostics(vae, {
+          split,
+          count: o.count,
+          seed: o.seed,
+          batchSize: o.batchSize,
+          logger,
+          signal: controller.signal,
+        });
+      } catch (e) {
+        if (controller.signal.aborted) throw controller.signal.reason;
+        latentFailure = e;
+      }
+    }
+    if (json)
+      io.stdout.write(`${JSON.stringify({ event: 'done', out, results, ...(latent ? { latent } : {}) })}\n`);
+    else if (latent) io.stdout.write(`${latentLine(latent)}\n`);
     const { count, referenceCount, referenceImages, trials, seed, ...protocol } = report.protocol;
     try {
       writeJsonAtomic(out, {
@@ -353,6 +380,7 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
         extractors: report.extractors,
         skipped,
         results,
+        ...(latent ? { latent } : {}),
         environment: { versions: packageVersions(), backend, node: process.version },
         createdAt: new Date().toISOString(),
         seconds: (performance.now() - started) / 1000,
@@ -360,6 +388,14 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
     } catch (e) {
       throw new CliError(
         `${fsError('write', out, e).message} (the results above were computed but not saved)`,
+      );
+    }
+    if (latentFailure !== undefined) {
+      const why = latentFailure instanceof Error ? latentFailure.message : String(latentFailure);
+      throw new CliError(
+        `latent diagnostics failed: ${why} (${out} was written without them; --no-latent skips them)`,
+        1,
+        { cause: latentFailure },
       );
     }
     if (!json) io.stdout.write(`\nwritten: ${out}\n`);
@@ -451,6 +487,10 @@ export function addEvalCommand(program: Command, io: CliIO, result: { code: numb
     .option(
       '--stage2 <name>',
       "evaluate with the second stage <run>/stage2-<name>/ (tsvae fit-stage2) instead of the run's own; default output <run>/stage2-<name>/eval.json",
+    )
+    .option(
+      '--no-latent',
+      'skip the latent diagnostics (z-space Fréchet distance and held-out log-likelihood of the second stage and of N(0, I), active dimensions)',
     )
     .option(
       '--cache-dir <dir>',
