@@ -8,11 +8,12 @@
  */
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import { energyDistance } from '@tsvae/metrics';
 import { tempDir } from '@tsvae/stages/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GAN_MODELS } from './config';
 import { loadGanRun } from './load-gan';
-import { energyDistance, registerToyPlugins, ringSamples, TOY_RING, toyGanRunConfig } from './testing';
+import { registerToyPlugins, ringSamples, TOY_RING, toyGanRunConfig } from './testing';
 import { trainGan } from './train-gan';
 
 beforeAll(async () => {

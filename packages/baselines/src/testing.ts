@@ -294,31 +294,6 @@ export function registerToyPlugins(): void {
   for (const p of toyPlugins) if (!reg.has(p.kind, p.name)) reg.register(p);
 }
 
-/**
- * The energy distance `2 E|X - Y| - E|X - X'| - E|Y - Y'|` (Székely & Rizzo) between two samples
- * `[n, d]` and `[m, d]` (row-major), with every pair (the V-statistic), in float64. Zero when the
- * distributions are equal (in the limit), positive otherwise.
- */
-export function energyDistance(a: Float32Array, b: Float32Array, dim: number): number {
-  const mean = (x: Float32Array, y: Float32Array): number => {
-    const nx = x.length / dim;
-    const ny = y.length / dim;
-    let s = 0;
-    for (let i = 0; i < nx; i++) {
-      for (let j = 0; j < ny; j++) {
-        let q = 0;
-        for (let k = 0; k < dim; k++) {
-          const d = (x[i * dim + k] as number) - (y[j * dim + k] as number);
-          q += d * d;
-        }
-        s += Math.sqrt(q);
-      }
-    }
-    return s / (nx * ny);
-  };
-  return 2 * mean(a, b) - mean(a, a) - mean(b, b);
-}
-
 /** The toy's data: a ring of 8 Gaussians (radius 1, std 0.1) centred at (2, 2), away from where an untrained generator puts its samples (near 0). */
 export const TOY_RING: Readonly<{ center: [number, number]; radius: number; std: number; size: number }> = {
   center: [2, 2],

@@ -6,11 +6,12 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { create, createRng, toTensor } from '@tsvae/core';
+import { energyDistance } from '@tsvae/metrics';
 import { loadRun, trainTwoStage } from '@tsvae/stages';
 import { registerTinyPlugins, SMALL_INFOGAN, smallRunConfig, tempDir } from '@tsvae/stages/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { baselineRunConfig } from './models';
-import { energyDistance, registerToyPlugins } from './testing';
+import { registerToyPlugins } from './testing';
 import {
   DETERMINISTIC_LOG_SIGMA,
   imqMmd,
