@@ -7,13 +7,13 @@ import '@tensorflow/tfjs-backend-cpu';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { create, definePlugin, getRegistry, z } from '@tsvae/core';
+import { create, type Dataset, definePlugin, getRegistry, z } from '@tsvae/core';
 import { latentDiagnostics, loadRun } from '@tsvae/stages';
 import { registerTinyPlugins, tempDir } from '@tsvae/stages/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from './index';
 import type { LatentRecord } from './latent';
-import { captureIO, SMALL_MODEL } from './testing';
+import { captureIO, SMALL_MODEL, SMALL_NETWORKS } from './testing';
 
 /** Features = the 64 pixels of an 8x8 image (FID needs an extractor; this one is instant). */
 const pixels = definePlugin({
@@ -28,6 +28,25 @@ const pixels = definePlugin({
     },
     dispose() {},
   }),
+});
+
+/** tiny-manifold whose test split loads once per process, then fails (the latent diagnostics' load). */
+let testLoads = 0;
+const flaky = definePlugin({
+  kind: 'dataset',
+  name: 'test-flaky-manifold',
+  configSchema: z.object({ size: z.number().int().default(128), side: z.number().int().default(8) }),
+  create: async (c: { size: number; side: number }): Promise<Dataset> => {
+    const base = await create('dataset', 'tiny-manifold', c);
+    return {
+      name: 'test-flaky-manifold',
+      shape: base.shape,
+      async load(split) {
+        if (split === 'test' && testLoads++ > 0) throw new Error('simulated read error');
+        return base.load(split);
+      },
+    };
+  },
 });
 
 const root = tempDir('tsvae-cli-latent-');
@@ -49,6 +68,7 @@ beforeAll(async () => {
   process.env['TSVAE_CACHE'] = join(root, 'cache');
   registerTinyPlugins();
   if (!getRegistry().has('feature-extractor', 'test-pixels')) getRegistry().register(pixels);
+  if (!getRegistry().has('dataset', 'test-flaky-manifold')) getRegistry().register(flaky);
   const t = captureIO();
   // a threshold of its own, so eval.json shows it is the run's
   const threshold = ['--set', 'diagnostics.activeThreshold=0.75'];
@@ -161,5 +181,44 @@ describe('tsvae eval: latent diagnostics', () => {
     const quiet = captureIO({ tty: true });
     expect(await main(['eval', runDir, ...EVAL, '--out', none, '--no-latent'], quiet)).toBe(0);
     expect(quiet.stdout.text).not.toContain('latent (');
+  });
+
+  it('keeps the FID results when the latent diagnostics fail: done event and eval.json without them, then the error', async () => {
+    const dir = join(root, 'flaky');
+    const args = ['train', '--dataset', 'test-flaky-manifold', ...SMALL_NETWORKS, '--run-dir', dir];
+    expect(await main(args, captureIO())).toBe(0);
+    testLoads = 0;
+    const t = captureIO();
+    expect(await main(['eval', dir, ...EVAL], t)).toBe(1);
+    const out = join(dir, 'eval.json');
+    expect(t.stderr.text).toBe(
+      `error: latent diagnostics failed: simulated read error (${out} was written without them; --no-latent skips them)\n`,
+    );
+    const events = lines(t.stdout.text);
+    const done = events.find((l) => l.event === 'done');
+    expect(done && 'latent' in done).toBe(false);
+    const report = read(out);
+    expect(report.results).toHaveLength(2);
+    expect('latent' in report).toBe(false);
+  });
+
+  it('a run without a second stage (stage2.epochs 0, one-stage sampling) reports N(0, I) and stage 1 only', async () => {
+    const dir = join(root, 'one-stage');
+    const args = ['train', ...SMALL_MODEL, '--set', 'stage2.epochs=0', '--run-dir', dir];
+    expect(await main(args, captureIO())).toBe(0);
+    expect(await main(['eval', dir, ...EVAL], captureIO())).toBe(0);
+    const latent = read(join(dir, 'eval.json')).latent as LatentRecord;
+    expect(latent).toMatchObject({
+      plugin: null,
+      frechetDistance: { secondStage: null },
+      logLikelihood: { secondStage: null },
+      heldOut: 64,
+    });
+    expect(latent.frechetDistance.prior).toBeGreaterThan(0);
+    const tty = captureIO({ tty: true });
+    expect(await main(['eval', dir, ...EVAL, '--out', join(root, 'one.json')], tty)).toBe(0);
+    expect(tty.stdout.text).toMatch(
+      /latent \(4-d, 64 test codes, N = 64\): N\(0, I\): \d+\.\d{4}, -?\d+\.\d{3} nats;/,
+    );
   });
 });
