@@ -120,6 +120,18 @@ export { CliError, type CliIO, packageVersions, SIGNAL_EXIT, type StopSignal } f
 export { EVAL_FORMAT, type EvalOpts, runEval } from './eval';
 export { defaultExportDir, type ExportOptions, type ExportResult, exportRun } from './export';
 export { type FitStage2Opts, runFitStage2 } from './fit-stage2';
+export {
+  loadSamplers,
+  MODELS,
+  type ModelFamily,
+  modelConfig,
+  modelFamily,
+  type RunSamplers,
+  TRAINERS,
+  type Trainer,
+  type TrainerOptions,
+  type TrainerResult,
+} from './models';
 export { encodeNpy, writeNpy } from './npy';
 export { jsonProgress, type OutputStream, ttyProgress } from './progress';
 export { runTrain, type TrainOpts } from './train';
