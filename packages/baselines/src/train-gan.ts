@@ -24,7 +24,6 @@ import {
   toTensor,
   z,
 } from '@tsvae/core';
-import { FsError } from '@tsvae/core/node';
 import {
   assertNoRun,
   createRun,
@@ -36,13 +35,12 @@ import {
   RunDirectoryError,
   type RunEnvironment,
   type RunLock,
+  RunWriter,
   restoreOptimizer,
   resumeRun,
   STAGES_VERSION,
-  saveCheckpoint,
   stepsPerEpoch,
   type TrainingPosition,
-  writeImageGrid,
 } from '@tsvae/stages';
 import pkg from '../package.json' with { type: 'json' };
 import {
@@ -192,8 +190,7 @@ interface StepNumbers {
 /** One training session on a GAN run directory: the lock, the models, the optimizers, the data. */
 class GanSession {
   readonly metrics: GanEpochMetrics[];
-  readonly samples: string[] = [];
-  lastCheckpoint: string | null;
+  readonly writer: RunWriter;
   position: TrainingPosition;
   readonly generatorOptimizer: FusedAdamOptimizer;
   readonly discriminatorOptimizer: FusedAdamOptimizer;
@@ -213,7 +210,12 @@ class GanSession {
     this.discriminatorOptimizer = createOptimizer(config);
     this.position = checkpoint?.manifest.position ?? { stage: 'stage1', epoch: 0, step: 0 };
     this.partial = checkpoint?.manifest.partial ?? null;
-    this.lastCheckpoint = checkpoint?.path ?? null;
+    this.writer = new RunWriter(dir, {
+      keep: config.checkpoint.keep,
+      resumeCommand: `tsvae train --resume ${dir.path}`,
+      lastCheckpoint: checkpoint?.path ?? null,
+      logger: this.logger,
+    });
     if (checkpoint) {
       models.generator.setWeights(checkpoint.group(PREFIX.generator));
       models.discriminator.setWeights(checkpoint.group(PREFIX.discriminator));
@@ -243,21 +245,12 @@ class GanSession {
     return this.options.logger ?? silentLogger;
   }
 
-  /** A failed write's error with which checkpoint is still good added (other errors as they are). */
-  private annotate(e: unknown): unknown {
-    if (!(e instanceof FsError)) return e;
-    const good = this.lastCheckpoint
-      ? `the last good checkpoint is ${this.lastCheckpoint}; free the space and resume the run (${this.dir.path})`
-      : 'no checkpoint had been written yet';
-    return new FsError(e.operation, e.path, e.code, e.cause, good);
+  get lastCheckpoint(): string | null {
+    return this.writer.lastCheckpoint;
   }
 
   writeMetrics(): void {
-    try {
-      this.dir.writeMetrics(this.metrics);
-    } catch (e) {
-      throw this.annotate(e);
-    }
+    this.writer.writeMetrics(this.metrics);
   }
 
   /** Writes a checkpoint: both networks, the loss's state and both optimizers' full state. */
@@ -269,27 +262,20 @@ class GanSession {
       d = await this.discriminatorOptimizer.getState();
       const gw = adamStateToWeights(g, { prefix: PREFIX.generatorOptimizer });
       const dw = adamStateToWeights(d, { prefix: PREFIX.discriminatorOptimizer });
-      const path = await saveCheckpoint(
-        this.dir.checkpointsDir,
-        {
-          position,
-          partial,
-          optimizer: { stage: 'stage1', state: { generator: { ...gw.meta }, discriminator: { ...dw.meta } } },
-          weights: [
-            ...prefixed(PREFIX.generator, generator.getWeights()),
-            ...prefixed(PREFIX.discriminator, discriminator.getWeights()),
-            ...prefixed(PREFIX.loss, loss.getWeights()),
-            ...gw.weights,
-            ...dw.weights,
-          ],
-        },
-        { keep: this.config.checkpoint.keep },
-      );
-      this.lastCheckpoint = path;
+      const path = await this.writer.checkpoint({
+        position,
+        partial,
+        optimizer: { stage: 'stage1', state: { generator: { ...gw.meta }, discriminator: { ...dw.meta } } },
+        weights: [
+          ...prefixed(PREFIX.generator, generator.getWeights()),
+          ...prefixed(PREFIX.discriminator, discriminator.getWeights()),
+          ...prefixed(PREFIX.loss, loss.getWeights()),
+          ...gw.weights,
+          ...dw.weights,
+        ],
+      });
       this.position = position;
       return path;
-    } catch (e) {
-      throw this.annotate(e);
     } finally {
       disposeAdamState(g);
       if (d) disposeAdamState(d);
@@ -298,15 +284,7 @@ class GanSession {
 
   /** A sample grid into `samples/<name>` (the images are disposed). */
   grid(name: string, images: tf.Tensor4D): void {
-    const path = this.dir.samplePath(name);
-    try {
-      writeImageGrid(path, images);
-    } catch (e) {
-      throw this.annotate(e);
-    } finally {
-      images.dispose();
-    }
-    this.samples.push(path);
+    this.writer.grid(name, images);
   }
 
   /** Runs `f` under `variableGrads` over `variables`, applies the update and returns the numbers. */
@@ -531,7 +509,7 @@ class GanSession {
       runDir: this.dir.path,
       lastCheckpoint: this.lastCheckpoint,
       metrics: this.metrics,
-      samples: this.samples,
+      samples: this.writer.samples,
     };
   }
 
@@ -631,16 +609,11 @@ export async function trainGan(options: TrainGanOptions): Promise<TrainGanResult
   const session = await openSession(options);
   try {
     if ((await session.train()) === 'aborted') return session.result('aborted');
-    const [, , channels] = session.data.shape;
     const { count, seed } = session.config.samples;
-    if (channels === 1 || channels === 3) {
-      session.grid(
-        'gan.png',
-        sampleGan(session.models.generator, count, { seed, prior: session.config.prior }),
-      );
-    } else {
-      session.logger.info('no sample grid: images need 1 or 3 channels', { channels });
-    }
+    session.grid(
+      'gan.png',
+      sampleGan(session.models.generator, count, { seed, prior: session.config.prior }),
+    );
     return session.result('completed');
   } finally {
     session.close();

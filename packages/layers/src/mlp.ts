@@ -120,9 +120,11 @@ export function buildMlpDecoderModel(c: MlpConfig, seed?: number): LayersModel {
       .apply(t),
   );
   const lg = sym(
-    new LearnedGamma({ convention: c.gammaConvention, trainable: c.gamma === 'learned', name: 'loggamma_z' }).apply(
-      uIn,
-    ),
+    new LearnedGamma({
+      convention: c.gammaConvention,
+      trainable: c.gamma === 'learned',
+      name: 'loggamma_z',
+    }).apply(uIn),
   );
   return model({ inputs: uIn, outputs: [zHat, lg], name: 'mlp_decoder' });
 }

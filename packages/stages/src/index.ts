@@ -114,6 +114,8 @@ export {
   type NewRunRecordOptions,
   newRunRecord,
   type ResumePoint,
+  RunWriter,
+  type RunWriterOptions,
   resumeRun,
 } from './session';
 export {

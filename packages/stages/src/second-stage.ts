@@ -4,16 +4,11 @@
  * resumable and locked like a run; `loadRun(run, { stage2: name })` loads it.
  */
 
+import { dirname } from 'node:path';
 import { type Logger, type NamedWeight, silentLogger, type TrainingCallback } from '@tsvae/core';
-import { FsError, hashBytes } from '@tsvae/core/node';
+import { hashBytes } from '@tsvae/core/node';
 import { z } from 'zod';
-import {
-  type ComponentRecord,
-  type LoadedCheckpoint,
-  type PartialEpoch,
-  saveCheckpoint,
-  type TrainingPosition,
-} from './checkpoint';
+import type { ComponentRecord, LoadedCheckpoint, PartialEpoch, TrainingPosition } from './checkpoint';
 import { createModels, type RunModels, readVaeRecord, resolveSecondStage } from './components';
 import { seedSchema } from './config';
 import { stepsPerEpoch } from './data';
@@ -25,7 +20,7 @@ import {
   type StageOptimizer,
 } from './optimizer';
 import { type EpochMetrics, RunDirectory, type RunEnvironment, type RunRecord } from './run-dir';
-import { assertNoRun, createRun, loadNewestCheckpoint, newRunRecord, resumeRun } from './session';
+import { assertNoRun, createRun, loadNewestCheckpoint, newRunRecord, RunWriter, resumeRun } from './session';
 import { encodeDataset, fitStage2, type LoopState, trainStage2 } from './train';
 import { loadTrainingData, STAGES_VERSION } from './train-run';
 
@@ -281,7 +276,7 @@ export async function fitSecondStage(options: FitSecondStageOptions): Promise<Fi
 /** Training state of one {@link fitSecondStage} call in `<run>/stage2-<name>/`. */
 class SubSession {
   readonly metrics: EpochMetrics[];
-  lastCheckpoint: string | null;
+  private readonly writer: RunWriter;
   private position: TrainingPosition;
   private resumeFrom: LoadedCheckpoint | null;
 
@@ -293,7 +288,12 @@ class SubSession {
     readonly options: FitSecondStageOptions,
   ) {
     this.resumeFrom = checkpoint;
-    this.lastCheckpoint = checkpoint?.path ?? null;
+    this.writer = new RunWriter(dir, {
+      keep: config.checkpoint.keep,
+      resumeCommand: `tsvae fit-stage2 ${dirname(dir.path)} --name ${config.name} --resume`,
+      lastCheckpoint: checkpoint?.path ?? null,
+      logger: this.logger,
+    });
     this.position = checkpoint?.manifest.position ?? { stage: 'stage2', epoch: 0, step: 0 };
     const pos = this.position;
     this.metrics = dir.readMetrics().filter((m) => pos.stage === 'done' || m.epoch <= pos.epoch);
@@ -304,20 +304,12 @@ class SubSession {
     return this.options.logger ?? silentLogger;
   }
 
-  private annotate(e: unknown): unknown {
-    if (!(e instanceof FsError)) return e;
-    const good = this.lastCheckpoint
-      ? `the last good checkpoint is ${this.lastCheckpoint}; free the space and resume it`
-      : 'no checkpoint had been written yet';
-    return new FsError(e.operation, e.path, e.code, e.cause, good);
+  get lastCheckpoint(): string | null {
+    return this.writer.lastCheckpoint;
   }
 
   private write(): void {
-    try {
-      this.dir.writeMetrics(this.metrics);
-    } catch (e) {
-      throw this.annotate(e);
-    }
+    this.writer.writeMetrics(this.metrics);
   }
 
   private async save(
@@ -330,21 +322,14 @@ class SubSession {
       .map((w) => ({ name: `stage2/${w.name}`, tensor: w.tensor }));
     const opt = optimizer ? await optimizerCheckpoint(optimizer) : null;
     try {
-      const path = await saveCheckpoint(
-        this.dir.checkpointsDir,
-        {
-          position,
-          partial,
-          optimizer: opt ? { stage: 'stage2', state: { ...opt.meta } } : null,
-          weights: [...weights, ...(opt?.weights ?? [])],
-        },
-        { keep: this.config.checkpoint.keep },
-      );
-      this.lastCheckpoint = path;
+      const path = await this.writer.checkpoint({
+        position,
+        partial,
+        optimizer: opt ? { stage: 'stage2', state: { ...opt.meta } } : null,
+        weights: [...weights, ...(opt?.weights ?? [])],
+      });
       this.position = position;
       return path;
-    } catch (e) {
-      throw this.annotate(e);
     } finally {
       opt?.dispose();
     }

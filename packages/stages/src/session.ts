@@ -6,9 +6,17 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger } from '@tsvae/core';
-import { type ComponentRecord, type LoadedCheckpoint, loadLatestCheckpoint } from './checkpoint';
+import { FsError } from '@tsvae/core/node';
+import {
+  type CheckpointContent,
+  type ComponentRecord,
+  type LoadedCheckpoint,
+  loadLatestCheckpoint,
+  saveCheckpoint,
+} from './checkpoint';
 import { RunDirectoryError } from './errors';
 import type { RunDirectory, RunEnvironment, RunLock, RunRecord } from './run-dir';
+import { writeImageGrid } from './sample';
 
 function listProblems(damaged: readonly { problem: string }[]): string {
   return damaged.map((d) => `  - ${d.problem}`).join('\n');
@@ -142,5 +150,87 @@ export function createRun(dir: RunDirectory, record: RunRecord, what = 'a run'):
   } catch (e) {
     lock.release();
     throw e;
+  }
+}
+
+/** Settings of a {@link RunWriter}. */
+export interface RunWriterOptions {
+  /** How many good checkpoints to keep (`checkpoint.keep` of the run config). */
+  readonly keep: number;
+  /** The command that resumes the run, named when a write fails (e.g. `tsvae train --resume runs/a`). */
+  readonly resumeCommand: string;
+  /** The checkpoint the run resumed from, if any. */
+  readonly lastCheckpoint: string | null;
+  readonly logger: Logger;
+}
+
+/**
+ * Writes a training run's files: `metrics.jsonl`, checkpoints and sample grids, each atomically.
+ * A failed write (a full disk, a read-only directory) throws its `FsError` with what is still
+ * good added: the last checkpoint written and the command that resumes from it. One writer per
+ * training session (`trainTwoStage`, `fitSecondStage`, `@tsvae/baselines`' `trainGan`).
+ */
+export class RunWriter {
+  /** The newest checkpoint written or resumed from (`null`: none yet). */
+  lastCheckpoint: string | null;
+  /** The sample grids written (PNG paths). */
+  readonly samples: string[] = [];
+
+  constructor(
+    readonly dir: RunDirectory,
+    private readonly options: RunWriterOptions,
+  ) {
+    this.lastCheckpoint = options.lastCheckpoint;
+  }
+
+  /** `e` with the last good checkpoint and how to resume added when it is an `FsError`. */
+  explain(e: unknown): unknown {
+    if (!(e instanceof FsError)) return e;
+    const good = this.lastCheckpoint
+      ? `the last good checkpoint is ${this.lastCheckpoint}; free the space and resume with \`${this.options.resumeCommand}\``
+      : 'no checkpoint had been written yet';
+    return new FsError(e.operation, e.path, e.code, e.cause, good);
+  }
+
+  /** Rewrites `metrics.jsonl` with `records` (one JSON line each). */
+  writeMetrics(records: readonly object[]): void {
+    try {
+      this.dir.writeMetrics(records);
+    } catch (e) {
+      throw this.explain(e);
+    }
+  }
+
+  /** Writes a checkpoint into `checkpoints/` (keeping the newest `keep` good ones); returns its path. */
+  async checkpoint(content: CheckpointContent): Promise<string> {
+    try {
+      const path = await saveCheckpoint(this.dir.checkpointsDir, content, { keep: this.options.keep });
+      this.lastCheckpoint = path;
+      return path;
+    } catch (e) {
+      throw this.explain(e);
+    }
+  }
+
+  /**
+   * Writes `images` as a PNG grid into `samples/<name>` and disposes them. Data that are not
+   * images (not 1 or 3 channels, e.g. vectors `[n, 1, 1, d]`) get no grid, only a debug record.
+   */
+  grid(name: string, images: tf.Tensor4D): void {
+    const channels = images.shape[3];
+    if (channels !== 1 && channels !== 3) {
+      images.dispose();
+      this.options.logger.debug('no sample grid for data that are not images', { name, shape: images.shape });
+      return;
+    }
+    const path = this.dir.samplePath(name);
+    try {
+      writeImageGrid(path, images);
+    } catch (e) {
+      throw this.explain(e);
+    } finally {
+      images.dispose();
+    }
+    this.samples.push(path);
   }
 }

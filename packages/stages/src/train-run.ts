@@ -14,14 +14,8 @@ import {
   type TrainingCallback,
   toTensor,
 } from '@tsvae/core';
-import { FsError } from '@tsvae/core/node';
 import pkg from '../package.json' with { type: 'json' };
-import {
-  type LoadedCheckpoint,
-  type PartialEpoch,
-  saveCheckpoint,
-  type TrainingPosition,
-} from './checkpoint';
+import type { LoadedCheckpoint, PartialEpoch, TrainingPosition } from './checkpoint';
 import {
   createModels,
   type RunComponents,
@@ -40,8 +34,8 @@ import {
   type StageOptimizer,
 } from './optimizer';
 import { type EpochMetrics, RunDirectory, type RunEnvironment, type RunLock } from './run-dir';
-import { sampleOneStage, sampleTwoStage, writeImageGrid } from './sample';
-import { assertNoRun, createRun, newRunRecord, resumeRun } from './session';
+import { sampleOneStage, sampleTwoStage } from './sample';
+import { assertNoRun, createRun, newRunRecord, RunWriter, resumeRun } from './session';
 import {
   type EncodedDataset,
   encodeDataset,
@@ -126,8 +120,7 @@ const STAGE_ORDER = { stage1: 0, stage2: 1, done: 2 } as const;
 /** One training session on a run directory: the lock, the models, the data, where training stands. */
 class RunSession {
   readonly metrics: EpochMetrics[];
-  readonly samples: string[] = [];
-  lastCheckpoint: string | null;
+  readonly writer: RunWriter;
   position: TrainingPosition;
   /** The checkpoint being resumed from, until its optimizer state is restored. */
   private resumeFrom: LoadedCheckpoint | null;
@@ -143,7 +136,12 @@ class RunSession {
   ) {
     this.resumeFrom = checkpoint;
     this.position = checkpoint?.manifest.position ?? { stage: 'stage1', epoch: 0, step: 0 };
-    this.lastCheckpoint = checkpoint?.path ?? null;
+    this.writer = new RunWriter(dir, {
+      keep: config.checkpoint.keep,
+      resumeCommand: `tsvae train --resume ${dir.path}`,
+      lastCheckpoint: checkpoint?.path ?? null,
+      logger: this.logger,
+    });
     if (checkpoint) {
       models.stage1.setWeights(checkpoint.group('stage1/'));
       models.secondStage.setWeights(checkpoint.group('stage2/'));
@@ -162,21 +160,12 @@ class RunSession {
     return this.options.logger ?? silentLogger;
   }
 
-  /** A failed write's error with which checkpoint is still good added (other errors as they are). */
-  private annotate(e: unknown): unknown {
-    if (!(e instanceof FsError)) return e;
-    const good = this.lastCheckpoint
-      ? `the last good checkpoint is ${this.lastCheckpoint}; free the space and resume with \`tsvae train --resume ${this.dir.path}\``
-      : 'no checkpoint had been written yet';
-    return new FsError(e.operation, e.path, e.code, e.cause, good);
+  get lastCheckpoint(): string | null {
+    return this.writer.lastCheckpoint;
   }
 
   writeMetrics(): void {
-    try {
-      this.dir.writeMetrics(this.metrics);
-    } catch (e) {
-      throw this.annotate(e);
-    }
+    this.writer.writeMetrics(this.metrics);
   }
 
   /** Writes a checkpoint of the models (and of the active stage's optimizer) at `position`. */
@@ -191,21 +180,14 @@ class RunSession {
     ];
     const opt = state.optimizer ? await optimizerCheckpoint(state.optimizer) : null;
     try {
-      const path = await saveCheckpoint(
-        this.dir.checkpointsDir,
-        {
-          position,
-          partial: state.partial ?? null,
-          optimizer: opt && state.stage ? { stage: state.stage, state: { ...opt.meta } } : null,
-          weights: [...weights, ...(opt?.weights ?? [])],
-        },
-        { keep: this.config.checkpoint.keep },
-      );
-      this.lastCheckpoint = path;
+      const path = await this.writer.checkpoint({
+        position,
+        partial: state.partial ?? null,
+        optimizer: opt && state.stage ? { stage: state.stage, state: { ...opt.meta } } : null,
+        weights: [...weights, ...(opt?.weights ?? [])],
+      });
       this.position = position;
       return path;
-    } catch (e) {
-      throw this.annotate(e);
     } finally {
       opt?.dispose();
     }
@@ -213,22 +195,7 @@ class RunSession {
 
   /** A sample grid into `samples/<name>` (the images are disposed). */
   grid(name: string, images: tf.Tensor4D): void {
-    const path = this.dir.samplePath(name);
-    const channels = images.shape[3];
-    if (channels !== 1 && channels !== 3) {
-      // vector data (e.g. the synthetic manifolds, [1, 1, d]): no picture to draw
-      images.dispose();
-      this.logger.debug('no sample grid for data that are not images', { name, shape: images.shape });
-      return;
-    }
-    try {
-      writeImageGrid(path, images);
-    } catch (e) {
-      throw this.annotate(e);
-    } finally {
-      images.dispose();
-    }
-    this.samples.push(path);
+    this.writer.grid(name, images);
   }
 
   /**
@@ -322,7 +289,7 @@ class RunSession {
       runDir: this.dir.path,
       lastCheckpoint: this.lastCheckpoint,
       metrics: this.metrics,
-      samples: this.samples,
+      samples: this.writer.samples,
     };
   }
 
