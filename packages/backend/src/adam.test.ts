@@ -11,7 +11,11 @@ import {
   adamStateToWeights,
   disposeAdamState,
 } from './adam';
+import { probeTensorflow, skipTitle } from './tensorflow/test-helpers';
 import { registerWasmTrainingKernels } from './wasm-kernels/index';
+
+/** tfjs-node, when `tsvae setup tensorflow` ran (the tensorflow rows of PATHS need it). */
+const tfProbe = await probeTensorflow();
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -127,13 +131,19 @@ describe('FusedAdamOptimizer', () => {
   });
 });
 
-/** The update paths: `auto` is js on cpu and heap on wasm. */
-const PATHS = [
+/** The update paths: `auto` is js on cpu, heap on wasm and resource on tensorflow. */
+const PATHS: ReadonlyArray<{ backend: string; path: 'auto' | 'ops'; label: string }> = [
   { backend: 'cpu', path: 'auto', label: 'cpu, js path' },
   { backend: 'cpu', path: 'ops', label: 'cpu, ops path' },
   { backend: 'wasm', path: 'auto', label: 'wasm, heap path' },
   { backend: 'wasm', path: 'ops', label: 'wasm, ops path' },
-] as const;
+  ...(tfProbe.ok
+    ? [
+        { backend: 'tensorflow', path: 'auto' as const, label: 'tensorflow, resource path' },
+        { backend: 'tensorflow', path: 'ops' as const, label: 'tensorflow, ops path' },
+      ]
+    : []),
+];
 
 let runId = 0;
 
@@ -425,3 +435,113 @@ describe('AdamState JSON', () => {
     expect(back.every((x) => Math.fround(x) === x)).toBe(true);
   });
 });
+
+describe.skipIf(!tfProbe.ok)(
+  skipTitle('FusedAdamOptimizer on tensorflow (ResourceApplyAdam)', tfProbe),
+  () => {
+    it('matches tf.train.adam on the cpu backend, one TensorFlow kernel a variable, in place', async () => {
+      const ref = await train('cpu', () => tf.train.adam(0.05), 7);
+      let fusedOpt: ReturnType<typeof adam> | undefined;
+      const fused = await train(
+        'tensorflow',
+        () => {
+          fusedOpt = adam(0.05);
+          return fusedOpt;
+        },
+        7,
+      );
+      expect(fusedOpt!.fusedSteps).toBe(7);
+      // train() keeps the tensors the variables were made from, which share their data until the
+      // first update (a copy); every later update runs in place
+      expect(fusedOpt!.inPlaceUpdates).toBe(12);
+      for (let k = 0; k < 2; k++) {
+        for (let i = 0; i < ref.out[k]!.length; i++)
+          expect(Math.abs(fused.out[k]![i]! - ref.out[k]![i]!)).toBeLessThan(1e-5);
+      }
+      // getWeights writes the TensorFlow-held moments back
+      for (let k = 0; k < ref.weights.length; k++) {
+        const a = fused.weights[k]!.values;
+        const e = ref.weights[k]!.values;
+        for (let i = 0; i < e.length; i++)
+          expect(Math.abs(a[i]! - e[i]!)).toBeLessThan(1e-6 + 1e-4 * Math.abs(e[i]!));
+      }
+      const kernels = await tf.profile(() => {
+        const w = tf.variable(tf.ones([3]));
+        const opt = adam(0.1);
+        tf.dispose(opt.minimize(() => tf.sum(tf.square(w)) as tf.Scalar, true) as tf.Scalar);
+        opt.dispose();
+        w.dispose();
+      });
+      // no elementwise update kernels (the gradient's Square / Mul still run)
+      for (const k of ['Sqrt', 'RealDiv', 'Sub']) expect(kernels.kernelNames).not.toContain(k);
+    });
+
+    it('copying first (inPlace = false) gives the same bits', async () => {
+      const run = async (inPlace: boolean) => {
+        await tf.setBackend('tensorflow');
+        const r = regression();
+        const opt = adam(0.05);
+        opt.inPlace = inPlace;
+        for (let i = 0; i < 6; i++) r.step(opt, i);
+        const out = { w: bits(r.w), b: bits(r.b), inPlace: opt.inPlaceUpdates };
+        opt.dispose();
+        r.dispose();
+        return out;
+      };
+      const a = await run(true);
+      const b = await run(false);
+      expect(a.inPlace).toBeGreaterThan(0);
+      expect(b.inPlace).toBe(0);
+      expect([a.w, a.b]).toEqual([b.w, b.b]);
+    });
+
+    it("never changes a tensor that shares a variable's data (tfjs clone, TensorFlow reshape)", async () => {
+      await tf.setBackend('tensorflow');
+      const w = tf.variable(tf.tensor2d([1, -2, 3, 4], [2, 2]));
+      const opt = adam(0.1);
+      const step = () => tf.dispose(opt.minimize(() => tf.sum(tf.square(w)) as tf.Scalar, true) as tf.Scalar);
+      step();
+      const clone = tf.clone(w);
+      const reshaped = tf.reshape(w, [4]);
+      const snapshot = Array.from(w.dataSync());
+      step();
+      expect(Array.from(clone.dataSync())).toEqual(snapshot);
+      expect(Array.from(reshaped.dataSync())).toEqual(snapshot);
+      expect(Array.from(w.dataSync())).not.toEqual(snapshot);
+      // after the holders are gone it is in place again
+      tf.dispose([clone, reshaped]);
+      const before = opt.inPlaceUpdates;
+      step();
+      expect(opt.inPlaceUpdates).toBe(before + 1);
+      opt.dispose();
+      w.dispose();
+    });
+
+    it('moves its moments along when the backend changes (tensorflow -> cpu -> tensorflow)', async () => {
+      const ref = regression();
+      await tf.setBackend('cpu');
+      const refOpt = adam(0.05);
+      for (let i = 0; i < 6; i++) ref.step(refOpt, i);
+      const expected = { w: ref.w.dataSync().slice(), b: ref.b.dataSync().slice() };
+      refOpt.dispose();
+      ref.dispose();
+      const opt = adam(0.05);
+      const values: { w: Float32Array; b: Float32Array }[] = [];
+      let init: { w: Float32Array; b: Float32Array } | undefined;
+      for (const [backend, from, to] of [
+        ['tensorflow', 0, 2],
+        ['cpu', 2, 4],
+        ['tensorflow', 4, 6],
+      ] as const) {
+        await tf.setBackend(backend);
+        const r = regression(init);
+        for (let i = from; i < to; i++) r.step(opt, i);
+        init = r.values();
+        values.push(init);
+        r.dispose();
+      }
+      for (let i = 0; i < 8; i++) expect(Math.abs(init!.w[i]! - expected.w[i]!)).toBeLessThan(1e-5);
+      opt.dispose();
+    });
+  },
+);

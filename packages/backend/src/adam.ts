@@ -7,9 +7,10 @@
  * wasm heap: the moments are updated in place, the new value is written to a fresh buffer (never in
  * place: XNNPACK caches packed weights by tensor id). On the `cpu` backend the moments live in JS
  * arrays and each step reads the gradient and the value once and writes the new value once. On
- * tfjs-node (`tensorflow`) the update stays in native kernels (moving the data through JS measured
- * no faster), 12 a variable instead of the stock 14. `getWeights` / `setWeights` / serialisation are the stock
- * AdamOptimizer's (JS moments are written back to its variables when asked for).
+ * tfjs-node (`tensorflow`) each variable takes one TensorFlow `ResourceApplyAdam` kernel on
+ * resource variables held by the binding (see ./tensorflow/adam-slots.ts), instead of the stock 14
+ * elementwise kernels. `getWeights` / `setWeights` / serialisation are the stock AdamOptimizer's
+ * (JS and TensorFlow-held moments are written back to its variables when asked for).
  *
  * The public state API (`getLearningRate` / `setLearningRate`, `getState` / `setState`, and
  * `adamStateToWeights` / `adamStateFromWeights` for checkpoint files) covers everything needed to
@@ -38,6 +39,8 @@ import {
   type Variable,
   zerosLike,
 } from '@tensorflow/tfjs-core';
+import { TensorflowAdamSlots } from './tensorflow/adam-slots';
+import { nodeBackend } from './tensorflow/binding';
 
 /** What `Optimizer.applyGradients` receives (tfjs-core does not export these two types). */
 type VariableGradients = Parameters<AdamOptimizer['applyGradients']>[0];
@@ -344,25 +347,45 @@ export class FusedAdamOptimizer extends AdamOptimizer {
   /** Number of steps done by the fused paths (for tests and benchmarks). */
   fusedSteps = 0;
   /**
-   * How to update: `heap` (one pass over the wasm heap), `js` (moments in JS arrays), `ops` (12
-   * tfjs kernels a variable), or `auto`: heap on wasm, js on cpu, ops elsewhere (tfjs-node).
+   * How to update: `heap` (one pass over the wasm heap), `js` (moments in JS arrays), `resource`
+   * (one TensorFlow `ResourceApplyAdam` a variable, tfjs-node only), `ops` (12 tfjs kernels a
+   * variable), or `auto`: heap on wasm, js on cpu, resource on tensorflow, ops elsewhere.
    */
-  path: 'auto' | 'heap' | 'js' | 'ops' = 'auto';
+  path: 'auto' | 'heap' | 'js' | 'resource' | 'ops' = 'auto';
+  /**
+   * On the resource path: let TensorFlow update a variable's buffer in place when the variable is
+   * its only holder (default true); false always copies first (for comparisons).
+   */
+  inPlace = true;
   /** Moments kept in JS on non-wasm backends, by variable index; the variables hold stale copies. */
   private js: Array<{ m: Float32Array; v: Float32Array } | undefined> = [];
+  /** Moments kept in TensorFlow resource variables (resource path); the variables hold stale copies. */
+  private tf: TensorflowAdamSlots | null = null;
+
+  /** The update path `auto` resolves to on the active backend. */
+  private resolvePath(): 'heap' | 'js' | 'resource' | 'ops' {
+    if (this.path !== 'auto') return this.path;
+    const active = getBackend();
+    if (active === 'wasm') return 'heap';
+    if (active === 'cpu') return 'js';
+    if (active === 'tensorflow' && nodeBackend() !== null) return 'resource';
+    return 'ops';
+  }
+
+  /** Variable updates of the resource path that ran without copying the variable (tests, benchmarks). */
+  inPlaceUpdates = 0;
 
   override applyGradients(variableGradients: VariableGradients): void {
     const active = getBackend();
-    const path =
-      this.path !== 'auto' ? this.path : active === 'wasm' ? 'heap' : active === 'cpu' ? 'js' : 'ops';
+    const path = this.resolvePath();
+    if (path !== 'resource' && this.tf !== null) this.syncMoments();
     if (path === 'js' || (path === 'heap' && active !== 'wasm')) {
       this.applyInJs(variableGradients);
       return;
     }
-    if (path === 'ops') {
-      // tfjs-node: its elementwise kernels are native and reading the data out through JS measured
-      // no faster (120 vs 130 ms a step for 12.8M parameters); 12 kernels instead of the stock 14
-      // (no bias-correction divisions) measured 132 vs 155 ms.
+    if (path === 'resource' && active === 'tensorflow' && this.applyWithResources(variableGradients)) return;
+    if (path === 'ops' || path === 'resource') {
+      // 12 kernels instead of the stock 14 (no bias-correction divisions)
       this.applyWithOps(variableGradients);
       return;
     }
@@ -487,6 +510,45 @@ export class FusedAdamOptimizer extends AdamOptimizer {
     this.endStep();
   }
 
+  /**
+   * The update as one `ResourceApplyAdam` a variable (tfjs-node). Returns false, having done
+   * nothing, when a variable or gradient is not a float32 tensor of the tensorflow backend.
+   */
+  private applyWithResources(variableGradients: VariableGradients): boolean {
+    const backend = nodeBackend();
+    if (backend === null) return false;
+    const { names, grads, values } = gradientEntries(variableGradients);
+    const mine = (t: Tensor | undefined) =>
+      t == null || (t.dtype === 'float32' && backend.tensorMap.has(t.dataId));
+    if (!values.every((v) => v !== undefined && mine(v)) || !grads.every(mine)) return false;
+    if (this.js.length > 0) this.syncMoments();
+    if (this.tf === null || this.tf.backend !== backend) {
+      this.tf?.dispose();
+      this.tf = new TensorflowAdamSlots(backend);
+    }
+    const slots = this.tf;
+    const state = this as unknown as StockAdamFields;
+    const { lrT, epsT } = this.stepScales(state);
+    const scalars = slots.scalars(lrT, this.beta1, this.beta2, epsT);
+    try {
+      for (let i = 0; i < names.length; i++) {
+        const value = values[i] as Variable;
+        if (!slots.has(i)) {
+          // start from the stock state (zeros when new; restored after setWeights / setState)
+          const { m, v } = this.momentSlots(i, names[i] as string, value);
+          slots.init(i, value.shape, m, v);
+        }
+        const grad = grads[i];
+        if (grad == null) continue;
+        if (slots.step(i, value, grad, scalars, this.inPlace)) this.inPlaceUpdates += 1;
+      }
+    } finally {
+      slots.deleteScalars(scalars);
+    }
+    this.endStep();
+    return true;
+  }
+
   /** The update as 12 tfjs kernels a variable, on the stock state variables. */
   private applyWithOps(variableGradients: VariableGradients): void {
     this.syncMoments();
@@ -511,9 +573,25 @@ export class FusedAdamOptimizer extends AdamOptimizer {
     this.endStep();
   }
 
-  /** Writes the JS moments back into the stock state variables. */
+  /** Writes the JS and TensorFlow-held moments back into the stock state variables. */
   private syncMoments(): void {
     const state = this as unknown as StockAdamFields;
+    if (this.tf !== null) {
+      const slots = this.tf;
+      this.tf = null;
+      try {
+        for (let i = 0; i < slots.size; i++) {
+          if (!slots.has(i)) continue;
+          const { m, v } = slots.read(i);
+          const mVar = state.accumulatedFirstMoment[i]?.variable;
+          const vVar = state.accumulatedSecondMoment[i]?.variable;
+          if (mVar) tidy(() => mVar.assign(tensor(m, mVar.shape, 'float32')));
+          if (vVar) tidy(() => vVar.assign(tensor(v, vVar.shape, 'float32')));
+        }
+      } finally {
+        slots.dispose();
+      }
+    }
     this.js.forEach((moments, i) => {
       if (moments === undefined) return;
       const m = state.accumulatedFirstMoment[i]?.variable;
@@ -572,7 +650,7 @@ export class FusedAdamOptimizer extends AdamOptimizer {
           throw new Error(
             `FusedAdamOptimizer.getState: moment slots are missing at position ${i} of ${count}`,
           );
-        const js = this.js[i];
+        const js = this.js[i] ?? (this.tf?.has(i) ? this.tf.read(i) : undefined);
         snapshot.push({
           name: first.originalName.endsWith('/m') ? first.originalName.slice(0, -2) : first.originalName,
           shape: first.variable.shape,
@@ -649,6 +727,8 @@ export class FusedAdamOptimizer extends AdamOptimizer {
     // all checked and copied: swap in one go
     const fields = this as unknown as StockAdamFields;
     this.js = [];
+    this.tf?.dispose();
+    this.tf = null;
     dispose(
       [...fields.accumulatedFirstMoment, ...fields.accumulatedSecondMoment]
         .filter((s): s is Slot => s != null)
@@ -671,11 +751,15 @@ export class FusedAdamOptimizer extends AdamOptimizer {
 
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     this.js = [];
+    this.tf?.dispose();
+    this.tf = null;
     await super.setWeights(weightValues);
   }
 
   override dispose(): void {
     this.js = [];
+    this.tf?.dispose();
+    this.tf = null;
     super.dispose();
   }
 }

@@ -168,6 +168,7 @@ export const HIGHER_ORDER_GRADIENTS: readonly string[] = [
  * ```
  */
 export function registerHigherOrderGradients(): string[] {
+  higherOrderRequested = true;
   const added: string[] = [];
   for (const [kernelName, inputs] of Object.entries(PIECEWISE_CONSTANT)) {
     if (getGradient(kernelName) !== undefined) continue;
@@ -206,4 +207,17 @@ export function registerHigherOrderGradients(): string[] {
     added.push(config.kernelName);
   }
   return added;
+}
+
+/** Whether {@link registerHigherOrderGradients} has been called in this process. */
+let higherOrderRequested = false;
+
+/**
+ * Registers the higher-order gradients again if {@link registerHigherOrderGradients} was called
+ * before: loading a second copy of tfjs (a tfjs-node outside the application brings its own)
+ * re-registers tfjs's stock gradients over them. Called by the backend picker after loading
+ * tfjs-node. Returns what it re-registered.
+ */
+export function reapplyHigherOrderGradients(): string[] {
+  return higherOrderRequested ? registerHigherOrderGradients() : [];
 }

@@ -1,6 +1,8 @@
 /**
- * @tsvae/backend: picks the fastest working TensorFlow.js backend at run time and says why, and
- * registers the wasm kernels that make conv-net training work and fast.
+ * @tsvae/backend: picks the fastest working TensorFlow.js backend at run time and says why,
+ * registers the kernels that make conv-net training work and fast (wasm) or faster (tfjs-node),
+ * and installs native TensorFlow in one call (`setupTensorflow`, the CLI's `tsvae setup
+ * tensorflow`).
  */
 export {
   type AdamMoments,
@@ -23,6 +25,35 @@ export {
   initBackend,
   selectBackend,
 } from './select';
+export {
+  registerTensorflowKernels,
+  TENSORFLOW_GRADIENTS,
+  TENSORFLOW_KERNELS,
+  type TensorflowKernel,
+  tensorflowKernelsRegistered,
+  unregisterTensorflowKernels,
+} from './tensorflow/kernels';
+export {
+  findManagedInstall,
+  type ManagedLookup,
+  type TensorflowInstall,
+  type TensorflowSmokeResult,
+  TFJS_NODE_VERSION,
+  tensorflowHome,
+} from './tensorflow/managed';
+export {
+  DEFAULT_TENSORFLOW_VERSION,
+  PATCHELF_VERSION,
+  removeTensorflow,
+  type SetupTensorflowOptions,
+  setupTensorflow,
+  TESTED_TENSORFLOW_VERSIONS,
+  type TensorflowRemoveResult,
+  TensorflowSetupError,
+  type TensorflowSetupProblem,
+  type TensorflowSetupResult,
+  tensorflowSetupStatus,
+} from './tensorflow/setup';
 export type {
   BackendCandidate,
   BackendInfo,
@@ -31,7 +62,9 @@ export type {
   BackendRejection,
   BackendRequest,
   InitBackendOptions,
+  NativeTensorflowInfo,
   RejectionKind,
+  TfjsNodeSource,
 } from './types';
 export {
   registerWasmTrainingKernels,

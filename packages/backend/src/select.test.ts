@@ -1,3 +1,7 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,6 +13,7 @@ import {
   initBackend,
   selectBackend,
 } from './index';
+import type { TensorflowInstall } from './tensorflow/managed';
 import type { InitBackendOptions } from './types';
 
 const notFound = (specifier: string): Error =>
@@ -35,6 +40,7 @@ const absentEverywhere: InitBackendOptions = {
   loadModule: (s) => Promise.reject(notFound(s)),
   resolveModule: () => false,
   probeCuda: () => 'no NVIDIA driver',
+  tensorflowInstall: () => null,
 };
 
 afterAll(() => {
@@ -171,6 +177,138 @@ describe('selectBackend', () => {
       for (const s of spies) console[s.m] = s.original;
     }
     expect(spies.flatMap((s) => s.calls)).toEqual([]);
+  });
+});
+
+describe('tfjs-node from tsvae setup tensorflow, from a path, and oneDNN', () => {
+  const managedDir = '/cache/tensorflow/tfjs-node-4.22.0_tf-2.21.0/node_modules/@tensorflow/tfjs-node';
+  const managedUrl = pathToFileURL(join(managedDir, 'dist', 'index.js')).href;
+  const managed = () => ({
+    ok: true as const,
+    install: { packageDir: managedDir, tensorflowVersion: '2.21.0' } as TensorflowInstall,
+  });
+  const onednnBefore = process.env['TF_ENABLE_ONEDNN_OPTS'];
+  const restore = () => {
+    if (onednnBefore === undefined) delete process.env['TF_ENABLE_ONEDNN_OPTS'];
+    else process.env['TF_ENABLE_ONEDNN_OPTS'] = onednnBefore;
+    if (tf.findBackendFactory('tensorflow') !== null) tf.removeBackend('tensorflow');
+  };
+
+  it("loads the setup's install when the project has no tfjs-node, with oneDNN on", async () => {
+    delete process.env['TF_ENABLE_ONEDNN_OPTS'];
+    try {
+      const loaded: string[] = [];
+      const info = await selectBackend({
+        ...absentEverywhere,
+        tensorflowInstall: managed,
+        loadModule: (s) => {
+          loaded.push(s);
+          return s === managedUrl ? fakeTfjsNode() : Promise.reject(notFound(s));
+        },
+      });
+      expect(loaded).toEqual(['@tensorflow/tfjs-node', managedUrl]);
+      expect(info).toMatchObject({ backend: 'tensorflow', candidate: 'tfjs-node' });
+      expect(info.native).toMatchObject({
+        source: 'setup',
+        location: managedDir,
+        onednn: true,
+        onednnSource: 'default',
+      });
+      expect(process.env['TF_ENABLE_ONEDNN_OPTS']).toBe('1'); // set before the library loaded
+      expect(describeBackend(info)).toMatch(
+        /^tensorflow \(@tensorflow\/tfjs-node 4\.22\.0 from tsvae setup, TensorFlow \?, oneDNN on/,
+      );
+    } finally {
+      restore();
+    }
+  });
+
+  it("prefers the project's working tfjs-node, and falls to the setup's when the project's addon is missing", async () => {
+    try {
+      const project = await selectBackend({
+        ...absentEverywhere,
+        tensorflowInstall: managed,
+        loadModule: (s) => (s === '@tensorflow/tfjs-node' ? fakeTfjsNode() : Promise.reject(notFound(s))),
+      });
+      expect(project.native?.source).toBe('project');
+      tf.removeBackend('tensorflow');
+      const fallback = await selectBackend({
+        ...absentEverywhere,
+        tensorflowInstall: managed,
+        loadModule: (s) => (s === managedUrl ? fakeTfjsNode() : Promise.reject(addonMissing(s))),
+      });
+      expect(fallback.native?.source).toBe('setup');
+      expect(fallback.notes.join()).toMatch(
+        /the project's @tensorflow\/tfjs-node was not used \(native addon missing/,
+      );
+    } finally {
+      restore();
+    }
+  });
+
+  it('says what to run: nothing installed, an unusable install, a setup install that fails to load', async () => {
+    const none = await selectBackend(absentEverywhere);
+    expect(none.rejected[1]?.reason).toBe(
+      '@tensorflow/tfjs-node is not installed (tsvae setup tensorflow installs it)',
+    );
+    const broken = await selectBackend({
+      ...absentEverywhere,
+      tensorflowInstall: () => ({ ok: false, problem: '/x/tfjs_binding.node is missing' }),
+    });
+    expect(broken.rejected[1]).toMatchObject({ kind: 'addon-missing' });
+    expect(broken.rejected[1]?.reason).toMatch(
+      /unusable: \/x\/tfjs_binding\.node is missing \(run it again\)/,
+    );
+    const failing = await selectBackend({
+      ...absentEverywhere,
+      tensorflowInstall: managed,
+      loadModule: (s) =>
+        Promise.reject(s === managedUrl ? new Error('libtensorflow_cc.so.2: cannot open') : notFound(s)),
+    });
+    expect(failing.rejected[1]?.reason).toMatch(/tsvae setup tensorflow's install failed: .*--force/);
+    expect(failing.backend).toBe('wasm');
+  });
+
+  it("TSVAE_TFJS_NODE names a tfjs-node directory; the user's TF_ENABLE_ONEDNN_OPTS wins, onednn: false turns it off", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvae-tfjs-node-'));
+    mkdirSync(join(dir, 'dist'));
+    writeFileSync(join(dir, 'dist', 'index.js'), '');
+    const url = pathToFileURL(join(dir, 'dist', 'index.js')).href;
+    const load = (s: string) => (s === url ? fakeTfjsNode() : Promise.reject(notFound(s)));
+    try {
+      process.env['TF_ENABLE_ONEDNN_OPTS'] = '0';
+      const info = await selectBackend({
+        ...absentEverywhere,
+        env: { TSVAE_TFJS_NODE: dir },
+        loadModule: load,
+      });
+      expect(info.native).toMatchObject({
+        source: 'path',
+        location: dir,
+        onednn: false,
+        onednnSource: 'env',
+      });
+      expect(describeBackend(info)).toContain(`from ${dir}`);
+      tf.removeBackend('tensorflow');
+      delete process.env['TF_ENABLE_ONEDNN_OPTS'];
+      const off = await selectBackend({
+        ...absentEverywhere,
+        tfjsNode: dir,
+        onednn: false,
+        loadModule: load,
+      });
+      expect(off.native).toMatchObject({ onednn: false, onednnSource: 'option' });
+      expect(process.env['TF_ENABLE_ONEDNN_OPTS']).toBe('0');
+      tf.removeBackend('tensorflow');
+      const missing = await selectBackend({ ...absentEverywhere, tfjsNode: join(dir, 'nope') });
+      expect(missing.rejected[1]?.reason).toMatch(/no tfjs-node package at .*nope/);
+      // a failed load leaves the environment as it was
+      delete process.env['TF_ENABLE_ONEDNN_OPTS'];
+      await selectBackend(absentEverywhere);
+      expect(process.env['TF_ENABLE_ONEDNN_OPTS']).toBeUndefined();
+    } finally {
+      restore();
+    }
   });
 });
 

@@ -5,9 +5,15 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import { reapplyHigherOrderGradients } from './gradients';
+import { nodeBackend } from './tensorflow/binding';
+import { registerTensorflowKernels, unregisterTensorflowKernels } from './tensorflow/kernels';
+import { findManagedInstall, type ManagedLookup } from './tensorflow/managed';
 import type {
   BackendCandidate,
   BackendInfo,
@@ -15,7 +21,9 @@ import type {
   BackendRejection,
   BackendRequest,
   InitBackendOptions,
+  NativeTensorflowInfo,
   RejectionKind,
+  TfjsNodeSource,
 } from './types';
 import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from './wasm-kernels/index';
 import { createThreadedWasmBackend } from './wasm-threads';
@@ -61,6 +69,7 @@ interface Chosen {
   gpu: boolean;
   trainingKernels: readonly string[];
   notes: string[];
+  native?: NativeTensorflowInfo;
 }
 
 type Attempt = { ok: true; chosen: Chosen } | { ok: false; kind: RejectionKind; reason: string };
@@ -102,7 +111,10 @@ export function classifyLoadError(specifier: string, e: unknown): { kind: Reject
     return { kind: 'no-cuda', reason: `CUDA unavailable: ${firstLine(e)}` };
   if (/libtensorflow/.test(message))
     return { kind: 'addon-missing', reason: `libtensorflow missing: ${firstLine(e)}` };
-  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes(specifier)) {
+  if (
+    ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes(specifier)) ||
+    message.includes(`Could not resolve "${specifier}"`) // vite's resolver (tests)
+  ) {
     return { kind: 'module-absent', reason: `${specifier} is not installed` };
   }
   return { kind: 'init-failed', reason: `${specifier} failed to load: ${firstLine(e)}` };
@@ -133,6 +145,80 @@ async function setBackendQuietly(name: string): Promise<boolean> {
   }
 }
 
+/** The oneDNN setting of the first TensorFlow library load in this process (it cannot change after). */
+let onednnLoaded: { onednn: boolean; onednnSource: NativeTensorflowInfo['onednnSource'] } | null = null;
+
+/**
+ * Sets `TF_ENABLE_ONEDNN_OPTS` for the library about to load: the user's value wins; else on,
+ * unless `onednn: false`.
+ */
+function applyOnednn(o: Resolved): { onednn: boolean; onednnSource: NativeTensorflowInfo['onednnSource'] } {
+  if (onednnLoaded !== null) return onednnLoaded;
+  const user = process.env['TF_ENABLE_ONEDNN_OPTS'];
+  if (user !== undefined && user !== '')
+    return { onednn: /^(1|true)$/i.test(user.trim()), onednnSource: 'env' };
+  const on = o.onednn ?? true;
+  process.env['TF_ENABLE_ONEDNN_OPTS'] = on ? '1' : '0';
+  return { onednn: on, onednnSource: o.onednn === undefined ? 'default' : 'option' };
+}
+
+const SETUP_HINT = 'tsvae setup tensorflow installs it';
+
+/** Loads one tfjs-node (by package name or from a directory) and activates its backend. */
+async function loadTensorflow(
+  candidate: 'tfjs-node-gpu' | 'tfjs-node',
+  from: { specifier: string; source: TfjsNodeSource; location: string | null },
+  o: Resolved,
+): Promise<Attempt> {
+  const before = process.env['TF_ENABLE_ONEDNN_OPTS'];
+  const onednn = applyOnednn(o);
+  let mod: unknown;
+  try {
+    mod = await o.loadModule(from.specifier);
+  } catch (e) {
+    // nothing loaded: leave the environment as it was
+    if (before === undefined && onednnLoaded === null) delete process.env['TF_ENABLE_ONEDNN_OPTS'];
+    return { ok: false, ...classifyLoadError(from.specifier, e) };
+  }
+  if (tf.findBackendFactory('tensorflow') === null || !(await setBackendQuietly('tensorflow'))) {
+    return {
+      ok: false,
+      kind: 'init-failed',
+      reason: `${from.location ?? from.specifier} loaded but no 'tensorflow' backend initialised in this copy of @tensorflow/tfjs-core ${tf.version_core} (version mismatch or duplicate tfjs-core?)`,
+    };
+  }
+  // the library reads TF_ENABLE_ONEDNN_OPTS once, when it loads
+  if (onednnLoaded === null && nodeBackend() !== null) onednnLoaded = onednn;
+  // a tfjs-node outside the application brings its own copy of tfjs, whose loading re-registered
+  // tfjs's stock gradients over the ones this package had put in place
+  reapplyHigherOrderGradients();
+  const kernels = o.trainingKernels ? registerTensorflowKernels() : [];
+  if (!o.trainingKernels) unregisterTensorflowKernels();
+  const version = (mod as { version?: Record<string, string | undefined> } | null)?.version;
+  const library = nodeBackend()?.binding.TF_Version ?? null;
+  const notes: string[] = [];
+  if (onednn.onednnSource !== 'env' && o.onednn !== undefined && o.onednn !== onednn.onednn)
+    notes.push(`oneDNN stays ${onednn.onednn ? 'on' : 'off'}: TensorFlow was already loaded in this process`);
+  return {
+    ok: true,
+    chosen: {
+      backend: 'tensorflow',
+      backendVersion: version?.[candidate] ?? version?.['tfjs-node'] ?? null,
+      threads: os.availableParallelism(),
+      simd: null,
+      gpu: candidate === 'tfjs-node-gpu',
+      trainingKernels: kernels,
+      notes,
+      native: { library, source: from.source, location: from.location, ...onednn },
+    },
+  };
+}
+
+/** A tfjs-node package directory as something to import. */
+function fromDirectory(dir: string, source: TfjsNodeSource) {
+  return { specifier: pathToFileURL(join(dir, 'dist', 'index.js')).href, source, location: dir };
+}
+
 async function tryTensorflow(candidate: 'tfjs-node-gpu' | 'tfjs-node', o: Resolved): Promise<Attempt> {
   const specifier = MODULES[candidate];
   if (candidate === 'tfjs-node-gpu') {
@@ -142,33 +228,49 @@ async function tryTensorflow(candidate: 'tfjs-node-gpu' | 'tfjs-node', o: Resolv
         return { ok: false, kind: 'module-absent', reason: `${specifier} is not installed` };
       return { ok: false, kind: 'no-cuda', reason: noCuda };
     }
+    return loadTensorflow(candidate, { specifier, source: 'project', location: null }, o);
   }
-  let mod: unknown;
-  try {
-    mod = await o.loadModule(specifier);
-  } catch (e) {
-    return { ok: false, ...classifyLoadError(specifier, e) };
+  if (o.tfjsNode !== undefined) {
+    if (!existsSync(join(o.tfjsNode, 'dist', 'index.js')))
+      return {
+        ok: false,
+        kind: 'module-absent',
+        reason: `no tfjs-node package at ${o.tfjsNode} (TSVAE_TFJS_NODE)`,
+      };
+    return loadTensorflow(candidate, fromDirectory(o.tfjsNode, 'path'), o);
   }
-  if (tf.findBackendFactory('tensorflow') === null || !(await setBackendQuietly('tensorflow'))) {
+  // the application's own tfjs-node first (installed by the user; its failure, e.g. an addon its
+  // install script could not download, is reported if nothing else works)
+  const project = await loadTensorflow(candidate, { specifier, source: 'project', location: null }, o);
+  if (project.ok) return project;
+  const projectFailure: Attempt | null = project.kind === 'module-absent' ? null : project;
+  const managed = o.tensorflowInstall();
+  if (managed?.ok) {
+    const attempt = await loadTensorflow(candidate, fromDirectory(managed.install.packageDir, 'setup'), o);
+    if (attempt.ok && projectFailure !== null && !projectFailure.ok)
+      attempt.chosen.notes.push(
+        `the project's ${specifier} was not used (${projectFailure.reason}); loaded tsvae setup's`,
+      );
+    if (!attempt.ok)
+      return {
+        ...attempt,
+        reason: `tsvae setup tensorflow's install failed: ${attempt.reason} (run tsvae setup tensorflow --force)`,
+      };
+    return attempt;
+  }
+  const broken =
+    managed !== null && !managed.ok
+      ? `; tsvae setup tensorflow's install is unusable: ${managed.problem}`
+      : '';
+  if (projectFailure !== null && !projectFailure.ok)
+    return { ...projectFailure, reason: `${projectFailure.reason}${broken || ` (${SETUP_HINT})`}` };
+  if (broken)
     return {
       ok: false,
-      kind: 'init-failed',
-      reason: `${specifier} loaded but no 'tensorflow' backend initialised in this copy of @tensorflow/tfjs-core ${tf.version_core} (version mismatch or duplicate tfjs-core?)`,
+      kind: 'addon-missing',
+      reason: `${specifier} is not installed${broken} (run it again)`,
     };
-  }
-  const version = (mod as { version?: Record<string, string | undefined> } | null)?.version;
-  return {
-    ok: true,
-    chosen: {
-      backend: 'tensorflow',
-      backendVersion: version?.[candidate] ?? version?.['tfjs-node'] ?? null,
-      threads: os.availableParallelism(),
-      simd: null,
-      gpu: candidate === 'tfjs-node-gpu',
-      trainingKernels: [],
-      notes: [],
-    },
-  };
+  return { ok: false, kind: 'module-absent', reason: `${specifier} is not installed (${SETUP_HINT})` };
 }
 
 /** Threads of the wasm backend this module registered, or null for the stock registration. */
@@ -285,6 +387,9 @@ async function tryWebgpu(o: Resolved): Promise<Attempt> {
 interface Resolved {
   threads: number;
   trainingKernels: boolean;
+  onednn: boolean | undefined;
+  tfjsNode: string | undefined;
+  tensorflowInstall: () => ManagedLookup | null;
   logger: InitBackendOptions['logger'];
   loadModule: (specifier: string) => Promise<unknown>;
   resolveModule: (specifier: string) => boolean;
@@ -312,6 +417,9 @@ export async function selectBackend(options: InitBackendOptions = {}): Promise<B
     threads:
       positiveInt(options.threads) ?? positiveInt(env['TSVAE_WASM_THREADS']) ?? os.availableParallelism(),
     trainingKernels: options.trainingKernels !== false,
+    onednn: options.onednn,
+    tfjsNode: options.tfjsNode ?? (env['TSVAE_TFJS_NODE'] || undefined),
+    tensorflowInstall: options.tensorflowInstall ?? (() => findManagedInstall()),
     logger: options.logger,
     loadModule: options.loadModule ?? defaultLoad,
     resolveModule: options.resolveModule ?? defaultResolve,
@@ -343,6 +451,7 @@ export async function selectBackend(options: InitBackendOptions = {}): Promise<B
         rejected,
         trainingKernels: c.trainingKernels,
         notes: c.notes,
+        ...(c.native ? { native: c.native } : {}),
       };
       options.logger?.debug?.('backend chosen', { backend: info.backend, candidate, threads: info.threads });
       lastInfo = info;
@@ -398,8 +507,12 @@ export function getBackendInfo(): BackendInfo | undefined {
 
 /** A one-line summary of a {@link BackendInfo}, for a CLI to print. */
 export function describeBackend(info: BackendInfo): string {
+  const n = info.native;
+  const native = n
+    ? `${n.source === 'setup' ? ' from tsvae setup' : n.source === 'path' ? ` from ${n.location}` : ''}, TensorFlow ${n.library ?? '?'}, oneDNN ${n.onednn ? 'on' : 'off'}`
+    : '';
   const parts = [
-    `${info.backend} (${info.module}${info.backendVersion ? ` ${info.backendVersion}` : ''}, tfjs-core ${info.tfjsVersion})`,
+    `${info.backend} (${info.module}${info.backendVersion ? ` ${info.backendVersion}` : ''}${native}, tfjs-core ${info.tfjsVersion})`,
     `${info.threads} thread${info.threads === 1 ? '' : 's'}`,
     info.simd === null ? null : info.simd ? 'SIMD' : 'no SIMD',
     info.gpu ? 'GPU' : null,
