@@ -23,7 +23,14 @@ import { create, getRegistry, toTensor } from '@tsvae/core';
 import '@tsvae/datasets';
 import { energyDistance, torusDistance } from '@tsvae/metrics';
 import { chartToPng, formatMeanStd, markdownTable, meanStd } from '@tsvae/report';
-import { fitSecondStage, loadRun, RunDirectory, sampleOneStage, sampleTwoStage, trainTwoStage } from '@tsvae/stages';
+import {
+  fitSecondStage,
+  loadRun,
+  RunDirectory,
+  sampleOneStage,
+  sampleTwoStage,
+  trainTwoStage,
+} from '@tsvae/stages';
 
 // the GMM second stage (fitted on the same stage 1), when @tsvae/priors is installed
 await import('@tsvae/priors').catch(() => {});
@@ -54,7 +61,6 @@ const out = resolve(o.out);
 mkdirSync(join(out, 'runs'), { recursive: true });
 const info = await initBackend();
 console.log(`backend: ${describeBackend(info)}`);
-
 
 const datasetConfig = (r) => ({
   dim: d,
@@ -136,7 +142,9 @@ for (const r of dims) {
       await fitSecondStage({
         runDir,
         name: 'gmm',
-        ...(done ? { resume: true } : { secondStage: { name: 'gmm', config: { components: Number(o.gmm) } } }),
+        ...(done
+          ? { resume: true }
+          : { secondStage: { name: 'gmm', config: { components: Number(o.gmm) } } }),
       });
     }
     const metrics = new RunDirectory(runDir).readMetrics();
@@ -148,7 +156,10 @@ for (const r of dims) {
     const test = await dataset.load('test');
     const x = test.data.subarray(0, N * d);
     const xr = tf.tidy(() => {
-      const t = toTensor(test, Int32Array.from({ length: N }, (_, i) => i));
+      const t = toTensor(
+        test,
+        Int32Array.from({ length: N }, (_, i) => i),
+      );
       return run.stage1.decode(run.stage1.encode(t, { training: false }).mu, { training: false }).dataSync();
     });
     const gen = {
@@ -158,7 +169,9 @@ for (const r of dims) {
     run.dispose();
     if (hasGmm) {
       const g = await loadRun(runDir, { stage2: 'gmm' });
-      gen[`gmm-${o.gmm}`] = tf.tidy(() => sampleTwoStage(g.stage1, g.secondStage, N, { seed: 99 }).dataSync());
+      gen[`gmm-${o.gmm}`] = tf.tidy(() =>
+        sampleTwoStage(g.stage1, g.secondStage, N, { seed: 99 }).dataSync(),
+      );
       g.dispose();
     }
     const trueAngles = test.latents.subarray(0, N * r);
@@ -179,7 +192,9 @@ for (const r of dims) {
     for (const [mode, g] of Object.entries(gen)) {
       row[`${mode}:manifoldDistance`] = mean(Array.from(manifold.distance(g)));
       row[`${mode}:energy`] = energyDistance(g, x, d);
-      row[`${mode}:torusEnergy`] = energyDistance(manifold.project(g), trueAngles, r, { distance: torusDistance });
+      row[`${mode}:torusEnergy`] = energyDistance(manifold.project(g), trueAngles, r, {
+        distance: torusDistance,
+      });
     }
     // the reference level: a second sample from the truth
     const fresh = manifold.sample(N, 12345 + seed);
@@ -193,7 +208,7 @@ for (const r of dims) {
 const modes = ['one-stage', 'two-stage', ...(hasGmm ? [`gmm-${o.gmm}`] : [])];
 const by = (r, key) => meanStd(rows.filter((x) => x.r === r).map((x) => x[key]));
 const table = markdownTable(
-  ['r', 'd - r', 'final gamma', 'slope of loss vs log gamma', 'active dims (κ = ' + kappa + ')', 'recon distance'],
+  ['r', 'd - r', 'final gamma', 'slope of loss vs log gamma', `active dims (κ = ${kappa})`, 'recon distance'],
   dims.map((r) => [
     r,
     d - r,
@@ -232,7 +247,11 @@ const gammaChart = {
   width: 420,
   height: 260,
   title: 'stage-1 gamma per epoch (log scale)',
-  data: { values: rows.flatMap((x) => x.gammas.map((g) => ({ ...g, run: `r = ${x.r}, seed ${x.seed}`, r: `r = ${x.r}` }))) },
+  data: {
+    values: rows.flatMap((x) =>
+      x.gammas.map((g) => ({ ...g, run: `r = ${x.r}, seed ${x.seed}`, r: `r = ${x.r}` })),
+    ),
+  },
   mark: 'line',
   encoding: {
     x: { field: 'epoch', type: 'quantitative' },
@@ -253,8 +272,23 @@ const lossChart = {
     ),
   },
   layer: [
-    { mark: { type: 'point', opacity: 0.4 }, encoding: { x: { field: 'logGamma', type: 'quantitative', title: 'log gamma' }, y: { field: 'loss', type: 'quantitative' }, color: { field: 'r', type: 'nominal' } } },
-    { mark: 'line', transform: [{ regression: 'loss', on: 'logGamma', groupby: ['r'] }], encoding: { x: { field: 'logGamma', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative' }, color: { field: 'r', type: 'nominal' } } },
+    {
+      mark: { type: 'point', opacity: 0.4 },
+      encoding: {
+        x: { field: 'logGamma', type: 'quantitative', title: 'log gamma' },
+        y: { field: 'loss', type: 'quantitative' },
+        color: { field: 'r', type: 'nominal' },
+      },
+    },
+    {
+      mark: 'line',
+      transform: [{ regression: 'loss', on: 'logGamma', groupby: ['r'] }],
+      encoding: {
+        x: { field: 'logGamma', type: 'quantitative' },
+        y: { field: 'loss', type: 'quantitative' },
+        color: { field: 'r', type: 'nominal' },
+      },
+    },
   ],
 };
 const energyChart = {
@@ -270,14 +304,33 @@ const energyChart = {
     ),
   },
   layer: [
-    { mark: 'bar', encoding: { x: { field: 'r', type: 'nominal' }, xOffset: { field: 'sampler' }, y: { field: 'mean', type: 'quantitative', title: 'energy distance' }, color: { field: 'sampler', type: 'nominal' } } },
-    { mark: 'errorbar', encoding: { x: { field: 'r', type: 'nominal' }, xOffset: { field: 'sampler' }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+    {
+      mark: 'bar',
+      encoding: {
+        x: { field: 'r', type: 'nominal' },
+        xOffset: { field: 'sampler' },
+        y: { field: 'mean', type: 'quantitative', title: 'energy distance' },
+        color: { field: 'sampler', type: 'nominal' },
+      },
+    },
+    {
+      mark: 'errorbar',
+      encoding: {
+        x: { field: 'r', type: 'nominal' },
+        xOffset: { field: 'sampler' },
+        y: { field: 'lo', type: 'quantitative' },
+        y2: { field: 'hi' },
+      },
+    },
   ],
 };
 writeFileSync(join(out, 'gamma.png'), await chartToPng(gammaChart));
 writeFileSync(join(out, 'loss-vs-log-gamma.png'), await chartToPng(lossChart));
 writeFileSync(join(out, 'energy.png'), await chartToPng(energyChart));
-writeFileSync(join(out, 'results.json'), `${JSON.stringify({ d, kappa, epochs1: E1, epochs2: E2, samples: N, rows, gmm: hasGmm }, null, 2)}\n`);
+writeFileSync(
+  join(out, 'results.json'),
+  `${JSON.stringify({ d, kappa, epochs1: E1, epochs2: E2, samples: N, rows, gmm: hasGmm }, null, 2)}\n`,
+);
 const report = `# The Two-Stage VAE's theory on data with a known answer
 
 Data: \`synthetic-bumpy-torus\` — a mixture of 3 von Mises bumps (weights 1/6, 2/6, 3/6,
