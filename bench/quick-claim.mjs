@@ -31,7 +31,9 @@ const overrides = JSON.parse(values.config);
 const root = values.runs ?? mkdtempSync(join(tmpdir(), 'tsvae-claim-'));
 const info = await initBackend();
 console.log(`backend: ${describeBackend(info)}`);
-console.log(`dataset ${values.dataset}, quick preset, overrides ${JSON.stringify(overrides)}, N = ${n}, runs in ${root}`);
+console.log(
+  `dataset ${values.dataset}, quick preset, overrides ${JSON.stringify(overrides)}, N = ${n}, runs in ${root}`,
+);
 
 const rows = [];
 for (const seed of seeds) {
@@ -74,7 +76,9 @@ for (const seed of seeds) {
 }
 
 const f = (v, d = 2) => (typeof v === 'number' ? v.toFixed(d) : '-');
-console.log('\n| seed | train (s) | gamma | active dims | recon MSE | gamma_z | FID one-stage | FID two-stage | two < one |');
+console.log(
+  '\n| seed | train (s) | gamma | active dims | recon MSE | gamma_z | FID one-stage | FID two-stage | two < one |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
@@ -82,5 +86,7 @@ for (const r of rows) {
   );
 }
 const wins = rows.filter((r) => r.twoStage < r.oneStage).length;
-console.log(`\ntwo-stage FID < one-stage FID for ${wins} of ${rows.length} seeds (classifier features, N = ${n} vs ${n} test images)`);
+console.log(
+  `\ntwo-stage FID < one-stage FID for ${wins} of ${rows.length} seeds (classifier features, N = ${n} vs ${n} test images)`,
+);
 process.exitCode = wins === rows.length ? 0 : 1;
