@@ -1,5 +1,8 @@
 import { defineConfig } from 'tsup';
 import { packageConfig } from '../../tsup.base';
 
-// Two entries: the library and `@tsvae/baselines/testing` (the 2-D toy plugins for tests).
-export default defineConfig(packageConfig({ entry: { index: 'src/index.ts', testing: 'src/testing.ts' } }));
+// Three entries: the library, `@tsvae/baselines/testing` (the 2-D toy plugins for tests) and
+// `@tsvae/baselines/browser` (the generator and GAN sampling, browser-safe, for @tsvae/web).
+export default defineConfig(
+  packageConfig({ entry: { index: 'src/index.ts', testing: 'src/testing.ts', browser: 'src/browser.ts' } }),
+);

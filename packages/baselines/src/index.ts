@@ -6,7 +6,8 @@
  * {@link trainGan} in tsvae run directories and sampled through the `gan-run` generator; and the VAE
  * rows `wae-mmd` and `vae-flow` as `stage1` plugins for `@tsvae/stages`' `trainTwoStage`.
  * Importing the package registers its plugin kinds, its plugins and `@tsvae/backend`'s
- * higher-order gradients. The 2-D toy plugins for tests are in `@tsvae/baselines/testing`.
+ * higher-order gradients. The 2-D toy plugins for tests are in `@tsvae/baselines/testing`; the
+ * generator and GAN sampling alone, browser-safe, in `@tsvae/baselines/browser`.
  */
 import '@tsvae/stages';
 import { registerBaselinesPlugins } from './plugins';
@@ -32,6 +33,7 @@ export {
   resolveGanRunConfig,
   type VaeBaselineName,
 } from './config';
+export { ganGeneratorPlugins, registerGanGeneratorPlugins } from './generator-plugins';
 export {
   type DiscriminatorLossInput,
   type DiscriminatorOutput,
@@ -81,7 +83,16 @@ export {
   LayersGenerator,
 } from './networks';
 export { baselinesPlugins, registerBaselinesPlugins } from './plugins';
-export { drawCodes, type GanPrior, type GanSampleOptions, GanSampler, sampleGan } from './sample';
+export {
+  DEFAULT_GAN_BATCH_SIZE,
+  drawCodes,
+  GAN_PRIORS,
+  type GanPrior,
+  type GanSampleOptions,
+  GanSampler,
+  sampleGan,
+  sampleGanCodes,
+} from './sample';
 export {
   BASELINES_VERSION,
   type GanEpochMetrics,
