@@ -19,10 +19,11 @@ import { addFidCommand } from './fid';
 import { addFitStage2Command } from './fit-stage2';
 import { addInfoCommand } from './info';
 import { addSampleCommands } from './sample';
+import { addSetupCommand } from './setup';
 import { addTrainCommand } from './train';
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS = ['train', 'sample', 'encode', 'eval', 'fid', 'fit-stage2', 'export', 'info'] as const;
+export const COMMANDS = ['train', 'sample', 'encode', 'eval', 'fid', 'fit-stage2', 'export', 'info', 'setup'] as const;
 
 /** Commands that print JSON lines when piped (or with --json); their failures end with an error event. */
 const JSON_COMMANDS = new Set(['train', 'eval', 'fid', 'fit-stage2']);
@@ -45,6 +46,7 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
   addFitStage2Command(program, io, result);
   addExportCommand(program, io, result);
   addInfoCommand(program, io, result);
+  addSetupCommand(program, io, result);
   return program;
 }
 

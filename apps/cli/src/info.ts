@@ -12,6 +12,7 @@ import {
   setupBackend,
 } from './common';
 import { MODELS } from './models';
+import { backendSuggestion } from './setup';
 
 interface InfoOpts {
   backend?: string;
@@ -27,9 +28,11 @@ async function runInfo(o: InfoOpts, io: CliIO): Promise<number> {
   const plugins = Object.fromEntries(PLUGIN_KINDS.map((k) => [k, reg.list(k)]));
   const versions = packageVersions();
   const models = MODELS.map((m) => ({ name: m.name, table1: m.table1, trainer: m.trainer }));
+  const suggestion = backendSuggestion(info);
   const report = {
     backend: info,
     summary: describeBackend(info),
+    ...(suggestion ? { suggestion } : {}),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     cpus: availableParallelism(),
@@ -46,6 +49,7 @@ async function runInfo(o: InfoOpts, io: CliIO): Promise<number> {
     `          requested ${info.requested} (from ${info.requestSource})`,
     ...info.rejected.map((r) => `          not ${r.backend} (${r.module}): ${r.reason}`),
     ...info.notes.map((n) => `          note: ${n}`),
+    ...(suggestion ? [`          ${suggestion}`] : []),
     `threads:  ${info.threads} (of ${availableParallelism()} CPUs)`,
     `node:     ${process.version} ${process.platform}-${process.arch}`,
     'versions:',

@@ -36,6 +36,7 @@ import {
   trainerOfRun,
 } from './models';
 import { jsonProgress, ttyProgress } from './progress';
+import { backendSuggestion } from './setup';
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -279,6 +280,7 @@ export async function runTrain(o: TrainOpts, io: CliIO, result: { json: boolean 
   const backend = await setupBackend(o.backend, io, o.verbose ?? false);
   const say = (obj: Record<string, unknown>, text: string) =>
     io.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+  const suggestion = backendSuggestion(backend);
   say(
     {
       event: 'start',
@@ -286,9 +288,10 @@ export async function runTrain(o: TrainOpts, io: CliIO, result: { json: boolean 
       resume: Boolean(o.resume),
       backend: backend.backend,
       threads: backend.threads,
+      ...(suggestion ? { suggestion } : {}),
       config,
     },
-    `${o.resume ? 'resuming' : 'training'} ${describeRun(config)} in ${runDir}\nbackend: ${describeBackend(backend)}`,
+    `${o.resume ? 'resuming' : 'training'} ${describeRun(config)} in ${runDir}\nbackend: ${describeBackend(backend)}${suggestion ? `\n${suggestion}` : ''}`,
   );
   const controller = new AbortController();
   let stoppedBy: StopSignal | null = null;
