@@ -23,7 +23,17 @@ import { addSetupCommand } from './setup';
 import { addTrainCommand } from './train';
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS = ['train', 'sample', 'encode', 'eval', 'fid', 'fit-stage2', 'export', 'info', 'setup'] as const;
+export const COMMANDS = [
+  'train',
+  'sample',
+  'encode',
+  'eval',
+  'fid',
+  'fit-stage2',
+  'export',
+  'info',
+  'setup',
+] as const;
 
 /** Commands that print JSON lines when piped (or with --json); their failures end with an error event. */
 const JSON_COMMANDS = new Set(['train', 'eval', 'fid', 'fit-stage2']);
