@@ -13,6 +13,7 @@ import '@tsvae/priors';
 import { NonFiniteLossError, RunConfigError, RunDirectoryError, vaeRunGenerator } from '@tsvae/stages';
 import { Command, CommanderError } from 'commander';
 import { CliError, type CliIO, packageVersions, processIO, usageError } from './common';
+import { addCompareCommand } from './compare';
 import { addEvalCommand } from './eval';
 import { addExportCommand } from './export';
 import { addFidCommand } from './fid';
@@ -33,6 +34,7 @@ export const COMMANDS = [
   'export',
   'info',
   'setup',
+  'compare',
 ] as const;
 
 /** Commands that print JSON lines when piped (or with --json); their failures end with an error event. */
@@ -57,6 +59,7 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
   addExportCommand(program, io, result);
   addInfoCommand(program, io, result);
   addSetupCommand(program, io, result);
+  addCompareCommand(program, io, result);
   return program;
 }
 

@@ -8,7 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { describeBudget, type StudyPlan } from './plan';
 import { jsonStudyProgress, ttyStudyProgress } from './progress';
 import { renderReport } from './report';
-import { collectResults } from './results';
+import { collectResults, studyVersions } from './results';
 import { CompareError, prepareStudy, runStudy } from './run';
 import { loadStudy, resolvePluginSpecifier, type Study, StudyError } from './study';
 
@@ -122,7 +122,7 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
     .description(
       'Comparison studies: train every model x seed of a study file (in parallel worker processes), evaluate each cell on one protocol, and write results.json, summary.md and report.html.',
     )
-    .version(packageVersions()['@tsvae/cli'] ?? '0.0.0')
+    .version(studyVersions()['@tsvae/compare'] ?? packageVersions()['@tsvae/cli'] ?? '0.0.0')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

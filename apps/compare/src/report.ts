@@ -186,6 +186,7 @@ function curveChart(
   yTitle: string,
   values: readonly { epoch: number; value: number; seed: string }[],
   log = false,
+  integer = false,
 ): ChartSpec | null {
   const finite = values.filter((v) => Number.isFinite(v.value) && (!log || v.value > 0));
   if (finite.length === 0) return null;
@@ -202,6 +203,7 @@ function curveChart(
         type: 'quantitative',
         title: yTitle,
         scale: log ? { type: 'log' } : { zero: false },
+        ...(integer ? { axis: { format: 'd', tickMinStep: 1 } } : {}),
       },
       color: { field: 'seed', type: 'nominal', title: 'seed' },
     },
@@ -249,7 +251,7 @@ function curveCharts(results: StudyResults, model: ModelResult): ChartSpec[] {
     }
   }
   return [...panels.entries()].flatMap(([title, p]) => {
-    const c = curveChart(title, p.y, p.points, p.log);
+    const c = curveChart(title, p.y, p.points, p.log, title.endsWith('active dims'));
     return c ? [c] : [];
   });
 }

@@ -4,6 +4,7 @@
  * interrupted (kill -9 of a worker, SIGINT of the study) and run again: no cell trains twice from
  * scratch and the results equal the uninterrupted study's. Needs `npm run build` (CI builds first).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -233,4 +234,31 @@ describe.runIf('path' in cli)('a tiny study, end to end', () => {
     expect(cells).toHaveLength(4);
     expect(cells.every((c) => c.action === 'train' || c.action === 'resume')).toBe(true);
   }, 120_000);
+});
+
+describe.runIf('path' in cli)('tsvae compare', () => {
+  it('runs the same app as tsvae-compare: the plan of a study, and its --help', () => {
+    const dir = join(root, 'via-tsvae');
+    const file = writeStudy(join(root, 'via-tsvae-files'), tinyStudy());
+    const tsvae = (args: string[]) =>
+      spawnSync(process.execPath, [(cli as { path: string }).path, ...args], { encoding: 'utf8' });
+    const r = tsvae(['compare', 'plan', file, '--dir', dir, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const plan = JSON.parse(r.stdout) as { event: string; cells: { cell: string; command: string[] }[] };
+    expect(plan.event).toBe('plan');
+    expect(plan.cells.map((c) => c.cell)).toEqual([
+      'two-stage-vae-seed0',
+      'two-stage-vae-seed1',
+      'ns-gan-seed0',
+      'ns-gan-seed1',
+    ]);
+    expect(plan.cells[0]?.command.slice(0, 3)).toEqual(['train', '--model', 'two-stage-vae']);
+    const help = tsvae(['compare', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: tsvae-compare');
+    const bad = tsvae(['compare', 'run', join(root, 'absent.json')]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('absent.json:\n  no such file');
+  });
 });

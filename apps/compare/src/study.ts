@@ -200,7 +200,15 @@ function formatPath(path: readonly PropertyKey[]): string {
 }
 
 const describe = (v: unknown): string =>
-  v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v}"` : typeof v;
+  v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'an array'
+      : typeof v === 'string'
+        ? `"${v}"`
+        : typeof v === 'number' || typeof v === 'boolean'
+          ? String(v)
+          : typeof v;
 
 /** zod issues in the study's words: "required", "must be >= 0", "unknown field". */
 function issuesOf(error: z.ZodError): StudyIssue[] {
@@ -346,7 +354,7 @@ export function parseStudy(
   options: { readonly baseDir?: string } = {},
 ): Study {
   const baseDir = options.baseDir ?? (source.startsWith('<') ? process.cwd() : dirname(resolve(source)));
-  const parsed = studySchema.safeParse(input);
+  const parsed = studySchema.safeParse(input, { reportInput: true });
   if (!parsed.success) throw new StudyError(source, issuesOf(parsed.error));
   const s = parsed.data;
   const issues: StudyIssue[] = [];
