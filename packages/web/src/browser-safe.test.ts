@@ -2,7 +2,8 @@
  * @tsvae/web must bundle for a browser: nothing in its import graph (our packages and their
  * dependencies) may need a Node built-in. esbuild bundles it for `platform: 'browser'`, the way a
  * page's bundler does; a built-in that a dependency maps away with its package.json `browser`
- * field (tfjs' optional Node paths) shows as `(disabled)` and is fine.
+ * field (tfjs' optional Node paths) shows as `(disabled)` and is fine. The same holds for
+ * `@tsvae/baselines/browser` (the GAN generator and sampling @tsvae/web loads GAN exports with).
  */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,6 +66,31 @@ describe('@tsvae/web in a browser bundle', () => {
       builtins.join(', '),
     ).toBe(true);
     expect(inputs.filter((i) => /packages\/[^/]+\/src\/node\//.test(i))).toEqual([]);
+    // GAN exports: the generator and GAN sampling come from @tsvae/baselines/browser, without the
+    // Node half of the baselines (trainers, run directories: @tsvae/stages, @tsvae/backend)
+    expect(inputs.some((i) => i.includes('packages/baselines/src/sample.ts'))).toBe(true);
+    expect(inputs.some((i) => i.includes('packages/baselines/src/networks.ts'))).toBe(true);
+    expect(inputs.filter((i) => /packages\/(stages|backend|metrics|datasets)\//.test(i))).toEqual([]);
+    expect(
+      inputs.filter((i) => /packages\/baselines\/src\/(index|plugins|load-gan|train-gan)\.ts/.test(i)),
+    ).toEqual([]);
+  }, 60_000);
+
+  it('@tsvae/baselines/browser bundles alone; the whole @tsvae/baselines (trainers, run directories) does not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvae-web-'));
+    const browserEntry = join(dir, 'entry-baselines-browser.ts');
+    writeFileSync(browserEntry, `export * from '@tsvae/baselines/browser';\n`);
+    const result = await browserBundle(browserEntry);
+    expect(result).not.toHaveProperty('errors');
+    const inputs = 'inputs' in result ? result.inputs : [];
+    expect(inputs.filter((i) => /^node:/.test(i) || /packages\/(stages|backend)\//.test(i))).toEqual([]);
+    // the main entry imports @tsvae/stages (Node): the bundler must refuse it, which is why the page
+    // imports the subpath
+    const nodeEntry = join(dir, 'entry-baselines.ts');
+    writeFileSync(nodeEntry, `export * from '@tsvae/baselines';\n`);
+    const refused = await browserBundle(nodeEntry);
+    expect(refused).toHaveProperty('errors');
+    expect(('errors' in refused ? refused.errors : []).join('\n')).toMatch(/Could not resolve "node:/);
   }, 60_000);
 
   it('the check fails when a Node built-in sneaks in', async () => {

@@ -1,10 +1,11 @@
 /**
  * @packageDocumentation
  * A trained tsvae run in the browser. `tsvae export` writes a folder (the stage-1 decoder and the
- * second stage in the tfjs model format, a manifest, reference samples); {@link loadExport} loads
- * it in a page (or in Node), rebuilding each component through the registry from its recorded
- * `{ plugin, config }` with `@tsvae/layers`' plugins and custom layers, and samples with
- * `@tsvae/core`'s sampling code, so a seed gives the same images as in Node.
+ * second stage of a VAE run, or a GAN run's generator, in the tfjs model format, a manifest,
+ * reference samples); {@link loadExport} loads it in a page (or in Node), rebuilding each component
+ * through the registry from its recorded `{ plugin, config }` with `@tsvae/layers`' plugins and
+ * custom layers (and `@tsvae/baselines/browser`'s generators), and samples with `@tsvae/core`'s
+ * sampling code (or `@tsvae/baselines`' `sampleGan`), so a seed gives the same images as in Node.
  * {@link initBrowserBackend} picks WebGL or wasm. Browser-safe: no Node built-ins.
  */
 export {
@@ -30,11 +31,14 @@ export {
 export {
   EXPORT_FORMAT,
   EXPORT_VERSION,
+  EXPORT_VERSIONS_READ,
   type ExportEvalResult,
   type ExportedComponent,
+  type ExportedGenerator,
   type ExportedModel,
   ExportFormatError,
   type ExportManifest,
+  type ExportMode,
   exportManifestSchema,
   MANIFEST_FILE,
   parseExportManifest,
@@ -48,11 +52,14 @@ export {
 } from './model-files';
 export {
   buildExport,
+  buildGanExport,
   type ComponentToExport,
   checkExport,
   type ExportCheck,
+  type ExportCommonInput,
   type ExportFiles,
   type ExportInput,
   exportability,
+  type GanExportInput,
   WEB_VERSION,
 } from './write';

@@ -164,10 +164,17 @@ describe('damaged or foreign exports', () => {
     await expect(
       loadExport(
         edit((m) => {
-          m.version = 2;
+          m.version = 3;
         }),
       ),
-    ).rejects.toThrow(/version 2; this @tsvae\/web reads version 1/);
+    ).rejects.toThrow(/version 3; this @tsvae\/web reads versions 1 and 2 \(update @tsvae\/web to read it\)/);
+    await expect(
+      loadExport(
+        edit((m) => {
+          m.version = 0;
+        }),
+      ),
+    ).rejects.toThrow(/version 0; this @tsvae\/web reads versions 1 and 2 \(export the run again\)/);
     await expect(
       loadExport(
         edit((m) => {

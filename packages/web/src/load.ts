@@ -1,11 +1,18 @@
 /**
  * Loading an export (from a URL, a dropped folder or memory) and sampling from it with the code
  * Node samples with: the components are rebuilt through the registry from their recorded
- * `{ plugin, config }` (the `@tsvae/layers` plugins), their weights come from the tfjs model files,
- * and sampling is `@tsvae/core`'s.
+ * `{ plugin, config }` (the `@tsvae/layers` plugins, and `@tsvae/baselines/browser`'s generators for
+ * a GAN), their weights come from the tfjs model files, and sampling is `@tsvae/core`'s (VAE runs)
+ * or `@tsvae/baselines`' `sampleGan` (GAN runs).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
+import {
+  type GanGenerator,
+  registerGanGeneratorPlugins,
+  sampleGan,
+  sampleGanCodes,
+} from '@tsvae/baselines/browser';
 import {
   create,
   type Decoder,
@@ -17,7 +24,6 @@ import {
   type NamedWeight,
   type SampleDecoder,
   type SampleOptions,
-  type SamplingMode,
   type SecondStage,
   sampleLatents,
   sampleOneStage,
@@ -29,6 +35,7 @@ import {
   type ExportedComponent,
   ExportFormatError,
   type ExportManifest,
+  type ExportMode,
   MANIFEST_FILE,
   parseExportManifest,
   type ReferenceSample,
@@ -142,16 +149,24 @@ export interface LoadExportOptions {
 /** A loaded export: its manifest, the rebuilt models and sampling with the Node code. */
 export interface LoadedExport {
   readonly manifest: ExportManifest;
-  /** The stage-1 decoder (its mean). */
+  /**
+   * Codes to images: the stage-1 decoder (its mean) of a VAE export, the generator `G(z)`
+   * (inference mode) of a GAN export.
+   */
   readonly decoder: SampleDecoder;
-  /** The second stage; null when the export has one-stage sampling only. */
+  /** The second stage; null when the export has no two-stage sampling (one-stage only, or a GAN). */
   readonly secondStage: SecondStage | null;
+  /** A GAN export's generator; null for a VAE export. */
+  readonly generator: GanGenerator | null;
   /** `sha256`: every file's digest matched; `size`: only sizes were checked; `none`: not checked. */
   readonly verified: 'sha256' | 'size' | 'none';
   /** The codes `z` behind {@link LoadedExport.sample} with the same arguments. */
-  latents(mode: SamplingMode, n: number, options?: SampleOptions): tf.Tensor2D;
-  /** `n` images `[n, H, W, C]` in [0, 1]: `@tsvae/core`'s `sampleOneStage` / `sampleTwoStage`. */
-  sample(mode: SamplingMode, n: number, options?: SampleOptions): tf.Tensor4D;
+  latents(mode: ExportMode, n: number, options?: SampleOptions): tf.Tensor2D;
+  /**
+   * `n` images `[n, H, W, C]` in [0, 1]: `@tsvae/core`'s `sampleOneStage` / `sampleTwoStage`, or
+   * `@tsvae/baselines`' `sampleGan` with the generator's prior (mode `gan`).
+   */
+  sample(mode: ExportMode, n: number, options?: SampleOptions): tf.Tensor4D;
   /** Images of codes `z` `[m, latentDim]`. */
   decode(z: tf.Tensor2D): tf.Tensor4D;
   /**
@@ -159,7 +174,7 @@ export interface LoadedExport {
    * codes interpolated (`@tsvae/core`'s `interpolateLatents`) and decoded. The ends are those samples.
    */
   interpolate(
-    mode: SamplingMode,
+    mode: ExportMode,
     n: number,
     path: {
       readonly from: number;
@@ -174,19 +189,21 @@ export interface LoadedExport {
   dispose(): void;
 }
 
-function modeError(manifest: ExportManifest, mode: SamplingMode): Error {
+function modeError(manifest: ExportManifest, mode: ExportMode): Error {
   return new Error(
     `this export has ${manifest.modes.join(' and ')} sampling only, not ${mode}${manifest.notes.length ? ` (${manifest.notes.join('; ')})` : ''}`,
   );
 }
 
 /** Rebuilds a component through the registry and loads the weights of its tfjs models into it. */
-async function loadComponent<K extends 'decoder' | 'second-stage'>(
+type Components = { decoder: Decoder; 'second-stage': SecondStage; 'gan-generator': GanGenerator };
+
+async function loadComponent<K extends keyof Components>(
   kind: K,
   component: ExportedComponent,
   read: ExportReader,
   logger: Logger,
-): Promise<K extends 'decoder' ? Decoder : SecondStage> {
+): Promise<Components[K]> {
   const models: Record<string, LayersModel> = {};
   try {
     for (const m of component.models) {
@@ -222,7 +239,7 @@ async function loadComponent<K extends 'decoder' | 'second-stage'>(
         { cause: e },
       );
     }
-    return built as unknown as K extends 'decoder' ? Decoder : SecondStage;
+    return built as unknown as Components[K];
   } finally {
     for (const m of Object.values(models)) m.dispose();
   }
@@ -230,8 +247,9 @@ async function loadComponent<K extends 'decoder' | 'second-stage'>(
 
 /**
  * Loads an export: reads and checks `manifest.json`, verifies every file (size and sha256), and
- * rebuilds the stage-1 decoder and the second stage through the registry (`@tsvae/layers`' plugins
- * are registered here) with the weights of their tfjs model files. Errors name the file.
+ * rebuilds the stage-1 decoder and the second stage, or a GAN's generator, through the registry
+ * (`@tsvae/layers`' plugins and `@tsvae/baselines/browser`'s generators are registered here) with
+ * the weights of their tfjs model files. Errors name the file.
  *
  * @example
  * ```ts
@@ -243,6 +261,7 @@ async function loadComponent<K extends 'decoder' | 'second-stage'>(
 export async function loadExport(read: ExportReader, options: LoadExportOptions = {}): Promise<LoadedExport> {
   const logger = options.logger ?? silentLogger;
   registerLayersPlugins();
+  registerGanGeneratorPlugins();
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(await read(MANIFEST_FILE)));
@@ -278,6 +297,34 @@ export async function loadExport(read: ExportReader, options: LoadExportOptions 
     };
   }
 
+  const defaults = (o: SampleOptions | undefined): SampleOptions => ({
+    batchSize: manifest.sampling.batchSize,
+    ...o,
+  });
+  if (manifest.generator) {
+    const generator = await loadComponent('gan-generator', manifest.generator, reader, logger);
+    if (generator.zDim !== manifest.latentDim) {
+      generator.dispose();
+      throw new ExportFormatError(
+        MANIFEST_FILE,
+        `field latentDim: ${manifest.latentDim}, but the generator takes codes of ${generator.zDim}`,
+      );
+    }
+    const prior = manifest.generator.prior;
+    const gan = (o: SampleOptions | undefined) => ({ ...defaults(o), prior });
+    return loaded({
+      decoder: {
+        latentDim: generator.zDim,
+        decode: (z, options) => generator.forward(z, options),
+      },
+      secondStage: null,
+      generator,
+      latents: (n, o) => sampleGanCodes(generator.zDim, n, gan(o)),
+      sample: (n, o) => sampleGan(generator, n, gan(o)),
+      dispose: () => generator.dispose(),
+    });
+  }
+  if (!manifest.stage1) throw new ExportFormatError(MANIFEST_FILE, 'field stage1: missing');
   const decoderModule = await loadComponent('decoder', manifest.stage1.decoder, reader, logger);
   let secondStage: SecondStage | null = null;
   try {
@@ -292,59 +339,78 @@ export async function loadExport(read: ExportReader, options: LoadExportOptions 
     throw e;
   }
   const decoder = decoderMean(decoderModule);
-  const stageFor = (mode: SamplingMode): SecondStage | null => {
-    if (!manifest.modes.includes(mode)) throw modeError(manifest, mode);
-    return mode === 'two-stage' ? secondStage : null;
-  };
-  const defaults = (o: SampleOptions | undefined): SampleOptions => ({
-    batchSize: manifest.sampling.batchSize,
-    ...o,
-  });
-  return {
-    manifest,
+  const stage = (mode: ExportMode): SecondStage | null => (mode === 'two-stage' ? secondStage : null);
+  return loaded({
     decoder,
     secondStage,
-    verified,
-    latents: (mode, n, o) => sampleLatents(manifest.latentDim, stageFor(mode), n, defaults(o)),
-    sample(mode, n, o) {
-      const stage = stageFor(mode);
-      return stage ? sampleTwoStage(decoder, stage, n, defaults(o)) : sampleOneStage(decoder, n, defaults(o));
-    },
-    decode: (z) => decoder.decode(z, { training: false }),
-    interpolate(mode, n, path, o) {
-      for (const [name, i] of [
-        ['from', path.from],
-        ['to', path.to],
-      ] as const) {
-        if (!Number.isInteger(i) || i < 0 || i >= n)
-          throw new Error(`interpolate: ${name} ${i} is not a sample of 0..${n - 1}`);
-      }
-      return tf.tidy(() => {
-        const z = sampleLatents(manifest.latentDim, stageFor(mode), n, defaults(o));
-        const a = tf.slice(z, [path.from, 0], [1, -1]);
-        const b = tf.slice(z, [path.to, 0], [1, -1]);
-        return decoder.decode(interpolateLatents(a, b, path.steps, path.method ?? 'linear'), {
-          training: false,
-        });
-      });
-    },
-    async referenceValues(reference) {
-      const bytes = await reader(reference.values);
-      const expected = reference.shape.reduce((a, b) => a * b, 1);
-      if (bytes.byteLength !== expected * 4) {
-        throw new ExportLoadError(
-          reference.values,
-          `${bytes.byteLength} bytes for ${expected} float32 values`,
-        );
-      }
-      const out = new Float32Array(expected);
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      for (let i = 0; i < expected; i++) out[i] = view.getFloat32(i * 4, true);
-      return out;
+    generator: null,
+    latents: (n, o, mode) => sampleLatents(manifest.latentDim, stage(mode), n, defaults(o)),
+    sample(n, o, mode) {
+      const s2 = stage(mode);
+      return s2 ? sampleTwoStage(decoder, s2, n, defaults(o)) : sampleOneStage(decoder, n, defaults(o));
     },
     dispose() {
       decoderModule.dispose();
       secondStage?.dispose();
     },
-  };
+  });
+
+  /** The {@link LoadedExport} over one kind of export's models and sampling functions. */
+  function loaded(parts: {
+    decoder: SampleDecoder;
+    secondStage: SecondStage | null;
+    generator: GanGenerator | null;
+    /** The codes of `sample` (mode already checked). */
+    latents(n: number, o: SampleOptions | undefined, mode: ExportMode): tf.Tensor2D;
+    sample(n: number, o: SampleOptions | undefined, mode: ExportMode): tf.Tensor4D;
+    dispose(): void;
+  }): LoadedExport {
+    const check = (mode: ExportMode): ExportMode => {
+      if (!manifest.modes.includes(mode)) throw modeError(manifest, mode);
+      return mode;
+    };
+    const { decoder } = parts;
+    return {
+      manifest,
+      decoder,
+      secondStage: parts.secondStage,
+      generator: parts.generator,
+      verified,
+      latents: (mode, n, o) => parts.latents(n, o, check(mode)),
+      sample: (mode, n, o) => parts.sample(n, o, check(mode)),
+      decode: (z) => decoder.decode(z, { training: false }),
+      interpolate(mode, n, path, o) {
+        check(mode);
+        for (const [name, i] of [
+          ['from', path.from],
+          ['to', path.to],
+        ] as const) {
+          if (!Number.isInteger(i) || i < 0 || i >= n)
+            throw new Error(`interpolate: ${name} ${i} is not a sample of 0..${n - 1}`);
+        }
+        return tf.tidy(() => {
+          const z = parts.latents(n, o, mode);
+          const a = tf.slice(z, [path.from, 0], [1, -1]);
+          const b = tf.slice(z, [path.to, 0], [1, -1]);
+          return decoder.decode(interpolateLatents(a, b, path.steps, path.method ?? 'linear'), {
+            training: false,
+          });
+        });
+      },
+      referenceValues,
+      dispose: () => parts.dispose(),
+    };
+  }
+
+  async function referenceValues(reference: ReferenceSample): Promise<Float32Array> {
+    const bytes = await reader(reference.values);
+    const expected = reference.shape.reduce((a, b) => a * b, 1);
+    if (bytes.byteLength !== expected * 4) {
+      throw new ExportLoadError(reference.values, `${bytes.byteLength} bytes for ${expected} float32 values`);
+    }
+    const out = new Float32Array(expected);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < expected; i++) out[i] = view.getFloat32(i * 4, true);
+    return out;
+  }
 }

@@ -1,9 +1,16 @@
 /** Test helpers of @tsvae/web (not part of the public API). */
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import { type GanGenerator, type GanPrior, registerGanGeneratorPlugins } from '@tsvae/baselines/browser';
 import { create, type Decoder, type SecondStage } from '@tsvae/core';
 import { registerLayersPlugins } from '@tsvae/layers';
-import { buildExport, type ExportFiles, type ExportInput } from './write';
+import {
+  buildExport,
+  buildGanExport,
+  type ExportFiles,
+  type ExportInput,
+  type GanExportInput,
+} from './write';
 
 /** The production `infogan` decoder and `mlp` second stage at test size (8x8x1 images, κ = 4). */
 export const SMALL = {
@@ -91,4 +98,63 @@ export async function smallExport(
       models.secondStage.dispose();
     },
   };
+}
+
+/** The production `infogan` GAN generator at test size (z_dim 3, 8x8x1 images). */
+export const SMALL_GAN = {
+  plugin: 'infogan',
+  config: { zDim: 3, imageShape: [8, 8, 1], convDims: [4, 8], fcDim: 16 },
+} as const;
+
+/** The small generator, seeded, with BatchNorm statistics moved off their initial values. */
+export async function smallGenerator(seed = 5): Promise<GanGenerator> {
+  registerGanGeneratorPlugins();
+  const generator = await create(
+    'gan-generator',
+    SMALL_GAN.plugin,
+    { ...SMALL_GAN.config },
+    { context: { seed } },
+  );
+  for (let i = 0; i < 3; i++) {
+    tf.tidy(() =>
+      generator.forward(tf.randomUniform([8, 3], -1, 1, 'float32', 200 + i) as tf.Tensor2D, {
+        training: true,
+      }),
+    );
+  }
+  return generator;
+}
+
+/** A {@link GanExportInput} of a generator. */
+export function smallGanInput(
+  generator: GanGenerator,
+  prior: GanPrior = 'uniform',
+  overrides: Partial<GanExportInput> = {},
+): GanExportInput {
+  const {
+    gamma: _g,
+    gammaZ: _z,
+    decoder: _d,
+    secondStage: _s,
+    ...common
+  } = smallInput({
+    decoder: null as unknown as Decoder,
+    secondStage: null,
+  });
+  return {
+    ...common,
+    run: { ...common.run, id: 'test-gan', trainer: 'gan', epochs: { stage1: 3, stage2: 0 } },
+    generator: { plugin: SMALL_GAN.plugin, config: { ...SMALL_GAN.config }, module: generator, prior },
+    ...overrides,
+  };
+}
+
+/** A GAN export of a fresh small generator. */
+export async function smallGanExport(
+  prior: GanPrior = 'uniform',
+  overrides: Partial<GanExportInput> = {},
+): Promise<ExportFiles & { generator: GanGenerator; dispose(): void }> {
+  const generator = await smallGenerator();
+  const built = await buildGanExport(smallGanInput(generator, prior, overrides));
+  return { ...built, generator, dispose: () => generator.dispose() };
 }

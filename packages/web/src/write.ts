@@ -1,15 +1,16 @@
 /**
- * Building an export in memory: the stage-1 decoder and the second stage as tfjs model files, the
- * reference samples (drawn with `@tsvae/core`'s sampling) and `manifest.json` with every file's
- * sha256. Bytes only (Web Crypto for the digests); the CLI writes them to a folder.
+ * Building an export in memory: the stage-1 decoder and the second stage (a VAE run) or the
+ * generator (a GAN run) as tfjs model files, the reference samples (drawn with `@tsvae/core`'s
+ * sampling, or `@tsvae/baselines`' `sampleGan`) and `manifest.json` with every file's sha256. Bytes
+ * only (Web Crypto for the digests); the CLI writes them to a folder.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { type GanGenerator, type GanPrior, sampleGan } from '@tsvae/baselines/browser';
 import {
   DEFAULT_SAMPLE_BATCH_SIZE,
   type Decoder,
   decoderMean,
-  type SamplingMode,
   type SecondStage,
   sampleOneStage,
   sampleTwoStage,
@@ -23,6 +24,7 @@ import {
   EXPORT_VERSION,
   type ExportedComponent,
   type ExportManifest,
+  type ExportMode,
   MANIFEST_FILE,
   parseExportManifest,
 } from './manifest';
@@ -39,16 +41,11 @@ export interface ComponentToExport<M> {
   readonly module: M;
 }
 
-/** What {@link buildExport} needs. */
-export interface ExportInput {
+/** What every export needs: the run's facts, references, eval, versions, the PNG encoder. */
+export interface ExportCommonInput {
   readonly run: ExportManifest['run'];
   readonly dataset: ExportManifest['dataset'];
   readonly imageShape: ExportManifest['imageShape'];
-  readonly gamma: number;
-  readonly gammaZ: number | null;
-  readonly decoder: ComponentToExport<Decoder>;
-  /** null: one-stage sampling only (say why in `notes`). */
-  readonly secondStage: ComponentToExport<SecondStage> | null;
   readonly notes?: readonly string[];
   /** Reference grids, one per sampling mode: `count` images (default 16) of `seed` (default 0). */
   readonly references?: { readonly seed?: number; readonly count?: number; readonly batchSize?: number };
@@ -66,6 +63,20 @@ export interface ExportInput {
   /** Weight shard size (default 4 MiB). */
   readonly shardBytes?: number;
   readonly createdAt?: string;
+}
+
+/** What {@link buildExport} needs: a VAE run. */
+export interface ExportInput extends ExportCommonInput {
+  readonly gamma: number;
+  readonly gammaZ: number | null;
+  readonly decoder: ComponentToExport<Decoder>;
+  /** null: one-stage sampling only (say why in `notes`). */
+  readonly secondStage: ComponentToExport<SecondStage> | null;
+}
+
+/** What {@link buildGanExport} needs: a GAN run's generator and its code prior. */
+export interface GanExportInput extends ExportCommonInput {
+  readonly generator: ComponentToExport<GanGenerator> & { readonly prior: GanPrior };
 }
 
 /** An export in memory: its manifest and every file (manifest.json included) by name. */
@@ -96,15 +107,18 @@ function float32Le(values: Float32Array): Uint8Array {
   return out;
 }
 
-/** File-name stem of a model of a component: `stage1-decoder`, `stage2-encoder`, `stage2-decoder`. */
-function modelStem(component: 'stage1' | 'stage2', prefix: string, fallback: string): string {
+/**
+ * File-name stem of a model of a component: `stage1-decoder`, `stage2-encoder`, `stage2-decoder`,
+ * `gan-generator`.
+ */
+function modelStem(component: 'stage1' | 'stage2' | 'gan', prefix: string, fallback: string): string {
   const name = prefix.replace(/\/$/, '').replace(/[^A-Za-z0-9_-]/g, '-');
   return `${component}-${name || fallback}`;
 }
 
 async function exportComponent(
   what: string,
-  stem: 'stage1' | 'stage2',
+  stem: 'stage1' | 'stage2' | 'gan',
   fallback: string,
   c: ComponentToExport<unknown>,
   files: Map<string, Uint8Array>,
@@ -126,10 +140,10 @@ async function exportComponent(
 }
 
 /**
- * Builds an export in memory: each tfjs-layers model of the decoder and of the second stage as
- * `<stage>-<part>.json` + shards, one reference grid per sampling mode (`<mode>-seed<seed>.png` and
- * `.f32`, the values float32 little-endian), `eval.json` when given, and `manifest.json` listing
- * the size and sha256 of every other file.
+ * Builds an export of a VAE run in memory: each tfjs-layers model of the decoder and of the second
+ * stage as `<stage>-<part>.json` + shards, one reference grid per sampling mode
+ * (`<mode>-seed<seed>.png` and `.f32`, the values float32 little-endian), `eval.json` when given,
+ * and `manifest.json` listing the size and sha256 of every other file.
  */
 export async function buildExport(input: ExportInput): Promise<ExportFiles> {
   const files = new Map<string, Uint8Array>();
@@ -144,17 +158,75 @@ export async function buildExport(input: ExportInput): Promise<ExportFiles> {
   const secondStage = input.secondStage
     ? await exportComponent('second stage', 'stage2', 'model', input.secondStage, files, input.shardBytes)
     : null;
-  const modes: SamplingMode[] = secondStage ? ['two-stage', 'one-stage'] : ['one-stage'];
+  const sampler = decoderMean(input.decoder.module);
+  const stage2 = input.secondStage?.module;
+  return finishExport(
+    input,
+    files,
+    stage2 ? ['two-stage', 'one-stage'] : ['one-stage'],
+    (mode, count, options) =>
+      mode === 'two-stage' && stage2
+        ? sampleTwoStage(sampler, stage2, count, options)
+        : sampleOneStage(sampler, count, options),
+    {
+      latentDim: input.decoder.module.latentDim,
+      gamma: input.gamma,
+      gammaZ: input.gammaZ,
+      stage1: { decoder },
+      secondStage,
+      generator: null,
+    },
+  );
+}
+
+/**
+ * Builds an export of a GAN run in memory: the generator's tfjs-layers model as `gan-generator.json`
+ * + shards, its code prior, a reference grid of the mode `gan` (`gan-seed<seed>.png` and `.f32`,
+ * drawn with `@tsvae/baselines`' `sampleGan`, as `tsvae sample` draws), `eval.json` when given,
+ * and `manifest.json` (modes `['gan']`, `latentDim` the generator's z_dim, `gamma` / `gammaZ` null).
+ */
+export async function buildGanExport(input: GanExportInput): Promise<ExportFiles> {
+  const files = new Map<string, Uint8Array>();
+  const component = await exportComponent(
+    'generator',
+    'gan',
+    'generator',
+    input.generator,
+    files,
+    input.shardBytes,
+  );
+  const generator = input.generator.module;
+  const prior = input.generator.prior;
+  return finishExport(
+    input,
+    files,
+    ['gan'],
+    (_mode, count, options) => sampleGan(generator, count, { ...options, prior }),
+    {
+      latentDim: generator.zDim,
+      gamma: null,
+      gammaZ: null,
+      stage1: null,
+      secondStage: null,
+      generator: { ...component, prior },
+    },
+  );
+}
+
+/** The reference grids, `eval.json` and the manifest of an export whose model files are in `files`. */
+async function finishExport(
+  input: ExportCommonInput,
+  files: Map<string, Uint8Array>,
+  modes: ExportMode[],
+  draw: (mode: ExportMode, count: number, options: { seed: number; batchSize: number }) => tf.Tensor4D,
+  models: Pick<ExportManifest, 'latentDim' | 'gamma' | 'gammaZ' | 'stage1' | 'secondStage' | 'generator'>,
+): Promise<ExportFiles> {
   const seed = input.references?.seed ?? 0;
   const count = input.references?.count ?? 16;
   const batchSize = input.references?.batchSize ?? DEFAULT_SAMPLE_BATCH_SIZE;
-  const sampler = decoderMean(input.decoder.module);
   const references: ExportManifest['references'] = [];
   for (const mode of modes) {
-    const images =
-      mode === 'two-stage'
-        ? sampleTwoStage(sampler, input.secondStage?.module as SecondStage, count, { seed, batchSize })
-        : sampleOneStage(sampler, count, { seed, batchSize });
+    const images = draw(mode, count, { seed, batchSize });
     try {
       const stem = `${mode}-seed${seed}`;
       files.set(`${stem}.png`, input.encodePng(images));
@@ -185,13 +257,14 @@ export async function buildExport(input: ExportInput): Promise<ExportFiles> {
       run: input.run,
       dataset: input.dataset,
       imageShape: [...input.imageShape],
-      latentDim: input.decoder.module.latentDim,
-      gamma: input.gamma,
-      gammaZ: input.gammaZ,
+      latentDim: models.latentDim,
+      gamma: models.gamma,
+      gammaZ: models.gammaZ,
       modes,
       notes: [...(input.notes ?? [])],
-      stage1: { decoder },
-      secondStage,
+      stage1: models.stage1,
+      secondStage: models.secondStage,
+      generator: models.generator,
       sampling: { batchSize },
       references,
       eval: input.eval
@@ -209,7 +282,7 @@ export async function buildExport(input: ExportInput): Promise<ExportFiles> {
 
 /** Per reference grid: the largest absolute difference between a reload's samples and the stored values. */
 export interface ExportCheck {
-  readonly mode: SamplingMode;
+  readonly mode: ExportMode;
   readonly seed: number;
   readonly maxAbsDiff: number;
 }
