@@ -3,10 +3,13 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadLayersModel } from '@tensorflow/tfjs-layers';
+import { loadGanRun, sampleGanCodes, trainGan } from '@tsvae/baselines';
+import { registerToyPlugins, smallGanRunConfig, toyGanRunConfig } from '@tsvae/baselines/testing';
 import { hashFileSync } from '@tsvae/core/node';
 import { listCheckpoints, loadRun, sampleOneStage, sampleTwoStage } from '@tsvae/stages';
 import { registerTinyPlugins } from '@tsvae/stages/testing';
-import { type ExportManifest, loadExport } from '@tsvae/web';
+import { type ExportManifest, loadExport, modelArtifactsFromFiles } from '@tsvae/web';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from './index';
 import { captureIO, SMALL_NETWORKS } from './testing';
@@ -51,7 +54,7 @@ describe('tsvae export', () => {
     expect(m.run.epochs).toEqual({ stage1: 2, stage2: 2 });
     expect(m.imageShape).toEqual([8, 8, 1]);
     expect(m.latentDim).toBe(4);
-    expect(m.stage1.decoder).toMatchObject({
+    expect(m.stage1?.decoder).toMatchObject({
       plugin: 'infogan',
       models: [{ prefix: '', path: 'stage1-decoder.json' }],
     });
@@ -225,5 +228,183 @@ describe('tsvae export', () => {
       ],
     });
     expect(readFileSync(join(out, 'eval.json'), 'utf8')).toBe(JSON.stringify(report));
+  });
+});
+
+describe('tsvae export of a GAN run', () => {
+  const ganDir = join(root, 'small-gan');
+
+  beforeAll(async () => {
+    registerToyPlugins();
+    // compare_gan's InfoGAN networks at test size, normal codes (the default prior is uniform)
+    const r = await trainGan({ runDir: ganDir, config: smallGanRunConfig('ns-gan', { prior: 'normal' }) });
+    if (r.status !== 'completed') throw new Error(`GAN training ended ${r.status}`);
+  }, 120_000);
+
+  it('writes the generator in the tfjs format, gan references that `tsvae sample` and a reload reproduce, and a manifest with every sha256', async () => {
+    const out = join(root, 'gan-export');
+    const t = captureIO();
+    expect(await main(['export', ganDir, '--out', out, '--count', '4', '--backend', 'cpu'], t)).toBe(0);
+    expect(t.stderr.text).toBe('');
+    expect(t.stdout.text).toContain(`exported small-gan (gan sampling; finished) to ${out}`);
+    expect(t.stdout.text).toContain('reloaded and checked: gan max |diff| 0');
+
+    const m = readManifest(out);
+    expect(m.version).toBe(2);
+    expect(m.modes).toEqual(['gan']);
+    expect(m.notes).toEqual([]);
+    expect(m.run).toMatchObject({ id: 'small-gan', trainer: 'gan', seed: 3, position: { stage: 'done' } });
+    expect(m.run.epochs).toEqual({ stage1: 2, stage2: 0 });
+    expect([m.imageShape, m.latentDim, m.gamma, m.gammaZ, m.stage1, m.secondStage]).toEqual([
+      [8, 8, 1],
+      4,
+      null,
+      null,
+      null,
+      null,
+    ]);
+    expect(m.generator).toMatchObject({
+      plugin: 'infogan',
+      prior: 'normal',
+      config: { zDim: 4, imageShape: [8, 8, 1], convDims: [4, 8], fcDim: 16 },
+      models: [{ prefix: '', path: 'gan-generator.json' }],
+    });
+    expect(m.references.map((r) => [r.mode, r.seed, r.count, r.png])).toEqual([
+      ['gan', 0, 4, 'gan-seed0.png'],
+    ]);
+    expect(m.eval).toBeNull();
+    expect(readdirSync(out).sort()).toEqual([...Object.keys(m.files), 'manifest.json'].sort());
+    for (const [name, f] of Object.entries(m.files)) {
+      expect(hashFileSync(join(out, name)), name).toBe(f.sha256);
+      expect(readFileSync(join(out, name)).byteLength).toBe(f.bytes);
+    }
+
+    // the references are the run's own samples (loadGanRun's sampler), and `tsvae sample`'s PNG
+    const run = await loadGanRun(ganDir);
+    try {
+      const x = await run.sampler.generate(4, { seed: 0 });
+      expect(f32(join(out, 'gan-seed0.f32'))).toEqual(Array.from(x.dataSync()));
+      x.dispose();
+
+      // plain tf.loadLayersModel on the files + the documented seed -> codes mapping = the run's samples
+      const modelJson = JSON.parse(readFileSync(join(out, 'gan-generator.json'), 'utf8')) as tf.io.ModelJSON;
+      expect(JSON.stringify(modelJson.modelTopology)).toContain('TsvaeBatchNorm');
+      const model = await loadLayersModel(
+        tf.io.fromMemory(await modelArtifactsFromFiles(modelJson, diskReader(out))),
+      );
+      const z = sampleGanCodes(4, 6, { seed: 11, prior: 'normal' });
+      const viaTfjs = model.predict(z) as tf.Tensor;
+      const viaRun = await run.sampler.generate(6, { seed: 11 });
+      expect(Array.from(viaTfjs.dataSync())).toEqual(Array.from(viaRun.dataSync()));
+      tf.dispose([z, viaTfjs, viaRun]);
+      model.dispose();
+
+      // what a page loads from the folder draws the run's images, for other seeds and batch sizes too
+      const loaded = await loadExport(diskReader(out));
+      expect(loaded.verified).toBe('sha256');
+      for (const [seed, batchSize] of [
+        [0, 256],
+        [7, 256],
+        [7, 2],
+      ] as const) {
+        const a = loaded.sample('gan', 5, { seed, batchSize });
+        const b = await run.sampler.generate(5, { seed, batchSize });
+        expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+        tf.dispose([a, b]);
+      }
+      loaded.dispose();
+    } finally {
+      run.dispose();
+    }
+    const png = join(root, 'gan-sample.png');
+    expect(
+      await main(
+        ['sample', '--run', ganDir, '-n', '4', '--seed', '0', '--out', png, '--backend', 'cpu'],
+        captureIO(),
+      ),
+    ).toBe(0);
+    expect(readFileSync(join(out, 'gan-seed0.png')).equals(readFileSync(png))).toBe(true);
+  });
+
+  it("copies the run's eval.json and its FID; an unfinished run says so", async () => {
+    const evaluated = join(root, 'evaluated-gan');
+    cpSync(ganDir, evaluated, { recursive: true });
+    const ckpt = (listCheckpoints(join(evaluated, 'checkpoints')).at(-1) as { path: string }).path;
+    const report = {
+      format: 'tsvae-eval/1',
+      checkpoint: ckpt,
+      results: [
+        {
+          generator: 'gan-ns-gan',
+          extractor: 'classifier',
+          fid: { mean: 30.5, std: 1.5 },
+          count: 64,
+          referenceCount: 64,
+        },
+      ],
+    };
+    writeFileSync(join(evaluated, 'eval.json'), JSON.stringify(report));
+    const out = join(root, 'evaluated-gan-export');
+    expect(
+      await main(['export', evaluated, '--out', out, '--count', '2', '--backend', 'cpu'], captureIO()),
+    ).toBe(0);
+    const m = readManifest(out);
+    expect(m.eval).toEqual({
+      file: 'eval.json',
+      sameCheckpoint: true,
+      results: [
+        {
+          generator: 'gan-ns-gan',
+          extractor: 'classifier',
+          fid: 30.5,
+          fidStd: 1.5,
+          kid: null,
+          count: 64,
+          referenceCount: 64,
+        },
+      ],
+    });
+    expect(readFileSync(join(out, 'eval.json'), 'utf8')).toBe(JSON.stringify(report));
+
+    // without the final checkpoint: the newest left is after epoch 1 of 2 (and the eval is of a later one)
+    rmSync(ckpt, { recursive: true });
+    const t = captureIO();
+    expect(
+      await main(
+        ['export', evaluated, '--out', join(root, 'partial-gan-export'), '--count', '2', '--backend', 'cpu'],
+        t,
+      ),
+    ).toBe(0);
+    const p = readManifest(join(root, 'partial-gan-export'));
+    expect(p.run.position).toEqual({ stage: 'stage1', epoch: 1, step: 0 });
+    expect(p.run.epochs).toEqual({ stage1: 1, stage2: 0 });
+    expect(p.modes).toEqual(['gan']);
+    expect(p.eval?.sameCheckpoint).toBe(false);
+    expect(p.notes).toEqual([
+      'training is not finished (checkpoint after 1 of 2 epochs): samples from a generator in mid-training',
+    ]);
+    expect(t.stderr.text).toContain('warning: training is not finished');
+  });
+
+  it('errors name the path: an existing output, a generator that is not a tfjs-layers model', async () => {
+    const out = join(root, 'gan-twice');
+    expect(
+      await main(['export', ganDir, '--out', out, '--count', '2', '--backend', 'cpu'], captureIO()),
+    ).toBe(0);
+    const t = captureIO();
+    expect(await main(['export', ganDir, '--out', out, '--backend', 'cpu'], t)).toBe(1);
+    expect(t.stderr.text).toBe(`error: ${out} exists; pass --force to replace it\n`);
+
+    // the 2-D toy's mlp generator is plain variables, not a tfjs-layers model
+    const toyDir = join(root, 'toy-gan');
+    const r = await trainGan({ runDir: toyDir, config: toyGanRunConfig('ns-gan', { epochs: 1 }) });
+    expect(r.status).toBe('completed');
+    const toyOut = join(root, 'toy-export');
+    const t2 = captureIO();
+    expect(await main(['export', toyDir, '--out', toyOut, '--backend', 'cpu'], t2)).toBe(1);
+    expect(t2.stderr.text).toBe(
+      `error: ${join(toyDir, 'config.json')}: the generator (plugin "mlp") cannot be exported: it is not a tfjs-layers model (a @tsvae/layers LayersModule)\n`,
+    );
+    expect(existsSync(toyOut)).toBe(false);
   });
 });

@@ -1,21 +1,25 @@
 /**
  * `tsvae export <run>`: a trained run as a self-contained folder for the browser (`@tsvae/web`'s
- * format): the stage-1 decoder and the second stage in the tfjs model format, reference samples
- * with their seeds (PNG and the raw values), the run's `eval.json` and a manifest with the sha256
- * of every file. {@link exportRun} is the library function; the folder is checked by reloading it
- * (the code a page runs) before it is written.
+ * format): the stage-1 decoder and the second stage of a VAE run, or the generator of a GAN run, in
+ * the tfjs model format, reference samples with their seeds (PNG and the raw values), the run's
+ * `eval.json` and a manifest with the sha256 of every file. {@link exportRun} is the library
+ * function; the folder is checked by reloading it (the code a page runs) before it is written.
  */
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { GAN_TRAINER, loadGanRun, readGanRecord } from '@tsvae/baselines';
 import { type Logger, type SecondStage, silentLogger } from '@tsvae/core';
 import { assertWritable, fsError, readJsonFile, tempNameFor, writeDirectoryAtomic } from '@tsvae/core/node';
 import { imageGridPng, type LoadedRun, loadRun, RunDirectory, readVaeRecord } from '@tsvae/stages';
 import {
   buildExport,
+  buildGanExport,
   checkExport,
   type ExportCheck,
+  type ExportCommonInput,
   type ExportEvalResult,
+  type ExportFiles,
   type ExportInput,
   type ExportManifest,
   exportability,
@@ -123,7 +127,10 @@ function evalSummary(json: unknown): ExportEvalResult[] {
   return out;
 }
 
-function readEval(run: LoadedRun, logger: Logger): NonNullable<ExportInput['eval']> | null {
+function readEval(
+  run: { readonly dir: RunDirectory; readonly checkpoint: string },
+  logger: Logger,
+): NonNullable<ExportInput['eval']> | null {
   const path = run.dir.evalFile;
   if (!existsSync(path)) return null;
   try {
@@ -168,21 +175,109 @@ function writeExportDir(out: string, files: ReadonlyMap<string, Uint8Array>, for
 }
 
 /**
- * Exports a trained two-stage VAE run for the browser. A run whose stage 2 is not finished exports
- * one-stage sampling only and says why in `manifest.notes` (and the logger's warnings). Errors name
- * the path: an unknown run directory, an unwritable or existing output.
+ * Exports a trained run for the browser: a two-stage VAE run (the stage-1 decoder and the second
+ * stage; a run whose stage 2 is not finished exports one-stage sampling only and says why in
+ * `manifest.notes` and the logger's warnings) or a GAN run (trainer `gan`: its generator, sampling
+ * mode `gan`, codes from the run's prior). Errors name the path: an unknown run directory, an
+ * unwritable or existing output, a model that is not a tfjs-layers model.
  */
 export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const cwd = options.cwd ?? process.cwd();
   const logger = options.logger ?? silentLogger;
   const runDir = resolve(cwd, options.run);
-  // The run must be a two-stage VAE run (errors name config.json) and the output writable,
-  // before any model is loaded.
-  readVaeRecord(new RunDirectory(runDir));
+  // The run must be a two-stage VAE or a GAN run (errors name config.json) and the output
+  // writable, before any model is loaded.
+  const dir = new RunDirectory(runDir);
+  const gan = dir.readRecord().trainer === GAN_TRAINER;
+  if (gan) readGanRecord(dir);
+  else readVaeRecord(dir);
   const out = options.out ? resolve(cwd, options.out) : defaultExportDir(runDir, cwd);
   if (existsSync(out) && !options.force) throw new CliError(`${out} exists; pass --force to replace it`);
   assertWritable(out);
 
+  const common = {
+    references: {
+      seed: options.seed ?? 0,
+      count: options.count ?? 16,
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    },
+    versions: packageVersions(),
+    backend: tf.getBackend(),
+    encodePng: (images: tf.Tensor4D) => imageGridPng(images),
+    ...(options.shardBytes === undefined ? {} : { shardBytes: options.shardBytes }),
+  } satisfies Partial<ExportCommonInput>;
+  const built = gan
+    ? await buildGanRunExport(runDir, common, logger)
+    : await buildVaeRunExport(runDir, common, logger);
+  const checks = await checkExport(built.files);
+  const worst = Math.max(...checks.map((c) => c.maxAbsDiff));
+  if (!(worst <= RELOAD_TOLERANCE)) {
+    throw new CliError(
+      `the export of ${runDir} does not reproduce its reference samples when reloaded (max abs difference ${worst}); nothing was written`,
+    );
+  }
+  writeExportDir(out, built.files, options.force ?? false);
+  return { out, manifest: built.manifest, checks };
+}
+
+/** What {@link exportRun} passes to both kinds of export: references, versions, backend, PNG encoder. */
+type CommonInput = Pick<
+  ExportCommonInput,
+  'references' | 'versions' | 'backend' | 'encodePng' | 'shardBytes'
+>;
+
+/** The export of a GAN run (written by `@tsvae/baselines`' `trainGan`), from its newest good checkpoint. */
+async function buildGanRunExport(runDir: string, common: CommonInput, logger: Logger): Promise<ExportFiles> {
+  const run = await loadGanRun(runDir, { logger });
+  try {
+    const { position } = run;
+    const ref = run.record.components.generator;
+    const problem = exportability(run.generator);
+    if (problem) {
+      throw new CliError(
+        `${run.dir.configFile}: the generator (plugin "${ref.plugin}") cannot be exported: ${problem}`,
+      );
+    }
+    const notes: string[] = [];
+    if (position.stage !== 'done') {
+      notes.push(
+        `training is not finished (checkpoint after ${position.epoch} of ${run.config.epochs} epochs${position.step ? ` and ${position.step} steps` : ''}): samples from a generator in mid-training`,
+      );
+    }
+    for (const n of notes) logger.warn(n);
+    return await buildGanExport({
+      ...common,
+      run: {
+        id: basename(runDir),
+        trainer: run.record.trainer,
+        seed: run.record.seed,
+        createdAt: run.record.createdAt,
+        position: { ...position },
+        checkpoint: basename(run.checkpoint),
+        // a GAN trains in one stage, which its checkpoints call stage1
+        epochs: { stage1: position.stage === 'done' ? run.config.epochs : position.epoch, stage2: 0 },
+      },
+      dataset: {
+        plugin: run.record.components.dataset.plugin,
+        config: { ...run.record.components.dataset.config },
+      },
+      imageShape: [...run.generator.outputShape],
+      generator: {
+        plugin: ref.plugin,
+        config: { ...ref.config },
+        module: run.generator,
+        prior: run.config.prior,
+      },
+      notes,
+      eval: readEval(run, logger),
+    });
+  } finally {
+    run.dispose();
+  }
+}
+
+/** The export of a two-stage VAE run, from its newest good checkpoint. */
+async function buildVaeRunExport(runDir: string, common: CommonInput, logger: Logger): Promise<ExportFiles> {
   const run = await loadRun(runDir, { logger });
   try {
     const { position } = run;
@@ -221,7 +316,8 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     };
     const gammaZ = withSecond ? (run.secondStage.diagnostics?.()['gamma'] ?? null) : null;
     const decoderRef = decoderReference(run);
-    const built = await buildExport({
+    return await buildExport({
+      ...common,
       run: {
         id: basename(runDir),
         trainer: run.record.trainer,
@@ -241,26 +337,8 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
       decoder: { ...decoderRef, module: run.stage1.decoder },
       secondStage,
       notes,
-      references: {
-        seed: options.seed ?? 0,
-        count: options.count ?? 16,
-        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-      },
       eval: readEval(run, logger),
-      versions: packageVersions(),
-      backend: tf.getBackend(),
-      encodePng: (images) => imageGridPng(images),
-      ...(options.shardBytes === undefined ? {} : { shardBytes: options.shardBytes }),
     });
-    const checks = await checkExport(built.files);
-    const worst = Math.max(...checks.map((c) => c.maxAbsDiff));
-    if (!(worst <= RELOAD_TOLERANCE)) {
-      throw new CliError(
-        `the export of ${runDir} does not reproduce its reference samples when reloaded (max abs difference ${worst}); nothing was written`,
-      );
-    }
-    writeExportDir(out, built.files, options.force ?? false);
-    return { out, manifest: built.manifest, checks };
   } finally {
     run.dispose();
   }
@@ -318,7 +396,7 @@ export function addExportCommand(program: Command, io: CliIO, result: { code: nu
   program
     .command('export')
     .description(
-      'Write a trained run as a folder for the browser: decoder and second stage in the tfjs model format, reference samples, manifest (see @tsvae/web, apps/demo).',
+      "Write a trained run as a folder for the browser: a VAE's decoder and second stage, or a GAN's generator, in the tfjs model format, reference samples, manifest (see @tsvae/web, apps/demo).",
     )
     .argument('[run]', 'run directory')
     .option('--run <dir>', 'run directory (instead of the argument)')
