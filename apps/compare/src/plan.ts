@@ -176,10 +176,14 @@ export function latestPosition(runDir: string): { checkpoint: string; position: 
   return { checkpoint: last.path, position: manifest.position };
 }
 
-const where = (p: TrainingPosition): string =>
-  p.stage === 'done'
-    ? 'finished'
-    : `checkpoint at ${p.stage} epoch ${p.epoch}${p.step ? ` step ${p.step}` : ''}`;
+/** Where a run's last checkpoint stands, in words (`checkpoint in epoch 3 (step 59)`, `stage 2: ...`). */
+function where(p: TrainingPosition, model: StudyModel): string {
+  if (p.stage === 'done') return 'finished';
+  const stage = model.family === 'two-stage' ? `stage ${p.stage === 'stage2' ? 2 : 1}: ` : '';
+  return p.step > 0
+    ? `${stage}checkpoint in epoch ${p.epoch + 1} (step ${p.step})`
+    : `${stage}checkpoint after epoch ${p.epoch}`;
+}
 
 /** `tsvae train` options every cell's process gets. */
 function commonArgs(options: PlanOptions): string[] {
@@ -287,7 +291,7 @@ export function planCell(
     } else {
       state = status?.error?.phase === 'training' ? 'failed' : 'interrupted';
       action = 'resume';
-      const pos = at ? where(at.position) : 'no checkpoint yet';
+      const pos = at ? where(at.position, model) : 'no checkpoint yet';
       detail = state === 'failed' ? `${status?.error?.message} (${pos})` : pos;
     }
   } else {
