@@ -4,7 +4,7 @@
  * interrupted (kill -9 of a worker, SIGINT of the study) and run again: no cell trains twice from
  * scratch and the results equal the uninterrupted study's. Needs `npm run build` (CI builds first).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -291,4 +291,51 @@ describe.runIf('path' in cli && existsSync(compareDist))('tsvae compare', () => 
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('absent.json:\n  no such file');
   });
+
+  it('a real SIGTERM to tsvae-compare reaches every running cell once: each saves a checkpoint, exit 143; the plan shows them to resume', async () => {
+    const dir = join(root, 'real-signal');
+    const file = writeStudy(join(root, 'real-signal-files'), tinyStudy());
+    const bin = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'run', file, '--dir', dir, '--jobs', '2', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let sent = false;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!sent && out.includes('"event":"checkpoint"')) {
+        sent = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const code = await new Promise<number | null>((done) => child.on('exit', (c) => done(c)));
+    const events = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const e of events) if (e['event'] === 'cell-start') pids.add(e['pid'] as number);
+    expect(code).toBe(143);
+    expect(events.some((e) => e['event'] === 'interrupted' && e['signal'] === 'SIGTERM')).toBe(true);
+    const exits = events.filter((e) => e['event'] === 'cell-exit');
+    expect(exits.length).toBeGreaterThan(0);
+    expect(exits.every((e) => e['outcome'] === 'interrupted')).toBe(true);
+    expect(exits.some((e) => e['exitCode'] === 143)).toBe(true);
+    // one signal each: a cell that exits 143 stopped gracefully (its "interrupted" line names the
+    // checkpoint); a second signal would have made it quit without one
+    for (const e of exits.filter((x) => x['exitCode'] === 143)) {
+      const stop = events.find(
+        (x) =>
+          x['event'] === 'cell-event' &&
+          x['cell'] === e['cell'] &&
+          (x['data'] as { event?: string }).event === 'interrupted',
+      );
+      expect((stop?.['data'] as { checkpoint?: string } | undefined)?.checkpoint, String(e['cell'])).toMatch(
+        /ckpt-\d+$/,
+      );
+    }
+    const plan = captureIO();
+    await main(['plan', file, '--dir', dir, '--json'], plan);
+    const cells = (plan.stdout.events()[0]?.['cells'] ?? []) as { state: string }[];
+    expect(cells.some((c) => c.state === 'interrupted')).toBe(true);
+  }, 120_000);
 });
