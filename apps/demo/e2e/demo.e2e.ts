@@ -1,10 +1,12 @@
 /**
  * The demo in a real browser: Debian's Chromium (headless, driven by playwright-core) against the
- * built page (`npm run demo:build`) and its built-in example export. Checks that the page's samples
+ * built page (`npm run demo:build`) and its built-in example exports (a two-stage VAE, and a GAN:
+ * `example-gan/`, the same checks of its one `gan` grid). Checks that the page's samples
  * equal the values Node computed for the same run and seed (wasm vs wasm within 1e-3; WebGL, a
  * software renderer here, within a stated tolerance), that the pixels equal Node's PNG, that a seed
  * typed into the box gives Node's draws for that seed, interpolation, a dropped folder, and that
- * the console stays free of errors. Writes artifacts/demo.png and artifacts/demo-parity.json.
+ * the console stays free of errors. Writes artifacts/demo.png, artifacts/demo-gan.png and
+ * artifacts/demo-parity.json.
  *
  * Where Chromium is missing it skips with the reason, unless TSVAE_REAL_DATA=1 or CI is set (then
  * it must run). TSVAE_CHROMIUM names another Chromium binary.
@@ -24,6 +26,7 @@ const demo = resolve(import.meta.dirname, '..');
 const repo = resolve(demo, '../..');
 const dist = join(demo, 'dist');
 const example = join(dist, 'example');
+const exampleGan = join(dist, 'example-gan');
 const artifacts = join(repo, 'artifacts');
 const CHROMIUM = process.env['TSVAE_CHROMIUM'] ?? '/usr/bin/chromium';
 const required = process.env['TSVAE_REAL_DATA'] === '1' || Boolean(process.env['CI']);
@@ -86,6 +89,7 @@ describe.runIf(available || required)('the demo page in Chromium', () => {
   let server: { url: string; close(): Promise<void> };
   let manifest: ExportManifest;
   let node: LoadedExport;
+  let nodeGan: LoadedExport;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
@@ -93,16 +97,20 @@ describe.runIf(available || required)('the demo page in Chromium', () => {
       throw new Error(
         `no Chromium at ${CHROMIUM}: install it (apt-get install -y chromium); CI requires the browser test`,
       );
-    if (!existsSync(join(dist, 'index.html')) || !existsSync(join(example, 'manifest.json'))) {
-      throw new Error(`${dist} holds no built demo with its example export: run npm run demo:build first`);
+    if (
+      !existsSync(join(dist, 'index.html')) ||
+      !existsSync(join(example, 'manifest.json')) ||
+      !existsSync(join(exampleGan, 'manifest.json'))
+    ) {
+      throw new Error(`${dist} holds no built demo with its example exports: run npm run demo:build first`);
     }
-    // Node's side: the same export, loaded with the same code, on the stock wasm backend.
+    // Node's side: the same exports, loaded with the same code, on the stock wasm backend.
     await tf.setBackend('wasm');
-    const files = new Map(
-      readdirSync(example).map((f) => [f, new Uint8Array(readFileSync(join(example, f)))]),
-    );
-    node = await loadExport(memoryReader(files));
+    const read = (dir: string) =>
+      memoryReader(new Map(readdirSync(dir).map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))])));
+    node = await loadExport(read(example));
     manifest = node.manifest;
+    nodeGan = await loadExport(read(exampleGan));
     server = await startServer({ port: 0, dist, exportsDir: join(repo, 'exports') });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
     parity['chromium'] = browser.version();
@@ -112,6 +120,7 @@ describe.runIf(available || required)('the demo page in Chromium', () => {
     await browser?.close();
     await server?.close();
     node?.dispose();
+    nodeGan?.dispose();
     mkdirSync(artifacts, { recursive: true });
     writeFileSync(join(artifacts, 'demo-parity.json'), `${JSON.stringify(parity, null, 2)}\n`);
     console.log(`browser parity: ${JSON.stringify(parity)}`);
@@ -280,6 +289,103 @@ describe.runIf(available || required)('the demo page in Chromium', () => {
       expect(a.backend.rejected[0]?.reason).toMatch(/software renderer/);
     }
     await auto.close();
+    expect(consoleErrors).toEqual([]);
+  });
+  it('draws the GAN example on wasm: its gan grid within 1e-3 of Node, pixels equal to Node’s PNG, the GAN facts, no console errors', async () => {
+    const m = nodeGan.manifest;
+    expect(m.modes).toEqual(['gan']);
+    const page = await open('?backend=wasm&export=example-gan/');
+    const s = await state(page);
+    expect(s.backend?.backend).toBe('wasm');
+    expect(s.verified).toBe('sha256');
+    expect(Object.keys(s.grids)).toEqual(['gan']);
+    const ref = m.references[0] as ExportManifest['references'][number];
+    const drawn = s.grids['gan'] as Drawn & { seed: number };
+    expect([drawn.seed, drawn.shape]).toEqual([ref.seed, ref.shape]);
+    const diff = maxAbsDiff(drawn.values, await nodeGan.referenceValues(ref));
+    parity[`wasm gan seed ${ref.seed}`] = diff;
+    expect(diff, 'gan: page (wasm) vs Node').toBeLessThan(WASM_TOLERANCE);
+    const png = PNG.sync.read(readFileSync(join(exampleGan, ref.png)));
+    const pixels = await canvasPixels(page, 'grid-gan');
+    expect([pixels.width, pixels.height]).toEqual([png.width, png.height]);
+    const pixelDiff = maxAbsDiff(pixels.data, png.data);
+    parity['wasm gan pixels'] = pixelDiff;
+    expect(pixelDiff, "gan: canvas vs Node's PNG (0..255)").toBeLessThanOrEqual(1);
+    const facts = await page.locator('#facts').innerText();
+    expect(facts).toContain('code prior');
+    expect(facts).toContain(`code dims (z)\t${m.latentDim}`);
+    expect(await page.locator('figcaption').allInnerTexts()).toEqual([
+      expect.stringMatching(/^GAN samples \(z ~ (U\(−1, 1\)|N\(0, I\)) → G\(z\)\)$/),
+    ]);
+    await page.close();
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('GAN: a seed typed into the seed box gives Node’s draws for that seed; interpolation ends at the two picked samples', async () => {
+    const m = nodeGan.manifest;
+    const page = await open('?backend=wasm&export=example-gan/');
+    await page.fill('#seed', '777');
+    await page.dispatchEvent('#seed', 'change');
+    const s = await settle(page, 2);
+    expect(s.seed).toBe(777);
+    const x = nodeGan.sample('gan', s.count, { seed: 777 });
+    const diff = maxAbsDiff((s.grids['gan'] as Drawn).values, x.dataSync());
+    x.dispose();
+    parity['wasm gan seed 777'] = diff;
+    expect(diff, 'gan seed 777: page vs Node').toBeLessThan(WASM_TOLERANCE);
+
+    const [h, w, c] = m.imageShape;
+    const layout = gridLayout(s.count, h, w);
+    const canvas = page.locator('#grid-gan');
+    const box = (await canvas.boundingBox()) as { width: number };
+    const scale = box.width / layout.width;
+    const centre = (i: number) => ({
+      x: (GRID_GAP + (i % layout.columns) * (w + GRID_GAP) + w / 2) * scale,
+      y: (GRID_GAP + Math.floor(i / layout.columns) * (h + GRID_GAP) + h / 2) * scale,
+    });
+    await canvas.click({ position: centre(2) });
+    await canvas.click({ position: centre(9) });
+    const after = await settle(page, 2, 1);
+    const path = after.interpolation as NonNullable<PageState['interpolation']>;
+    expect([path.mode, path.from, path.to, path.shape[0]]).toEqual(['gan', 2, 9, path.steps]);
+    const size = h * w * c;
+    const grid = (after.grids['gan'] as Drawn).values;
+    const ends = Math.max(
+      maxAbsDiff(path.values.slice(0, size), grid.slice(2 * size, 3 * size)),
+      maxAbsDiff(path.values.slice((path.steps - 1) * size), grid.slice(9 * size, 10 * size)),
+    );
+    parity['gan interpolation ends vs grid'] = ends;
+    expect(ends).toBeLessThan(1e-4);
+    // the page's path is Node's: the codes of samples 2 and 9 for seed 777, interpolated and decoded
+    const nodePath = nodeGan.interpolate(
+      'gan',
+      s.count,
+      { from: 2, to: 9, steps: path.steps },
+      { seed: 777 },
+    );
+    expect(maxAbsDiff(path.values, nodePath.dataSync())).toBeLessThan(WASM_TOLERANCE);
+    nodePath.dispose();
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'demo-gan.png'), fullPage: true });
+    await page.close();
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('GAN on WebGL (when the browser offers it) stays within the stated tolerance', async () => {
+    const page = await open('?backend=webgl&export=example-gan/').catch((e: unknown) => e as Error);
+    if (page instanceof Error) {
+      parity['webgl gan'] = `unavailable: ${page.message}`;
+      consoleErrors.length = 0;
+      return;
+    }
+    const s = await state(page);
+    expect(s.backend?.backend).toBe('webgl');
+    for (const ref of nodeGan.manifest.references) {
+      const diff = maxAbsDiff((s.grids[ref.mode] as Drawn).values, await nodeGan.referenceValues(ref));
+      parity[`webgl gan seed ${ref.seed}`] = diff;
+      expect(diff, 'gan: page (WebGL) vs Node (wasm)').toBeLessThan(WEBGL_TOLERANCE);
+    }
+    await page.close();
     expect(consoleErrors).toEqual([]);
   });
 });

@@ -1,17 +1,19 @@
 /**
  * The demo page: loads a `tsvae export` folder (a URL or a dropped folder) with @tsvae/web, draws
- * two-stage and one-stage sample grids for a seed, interpolates between two samples and shows the
- * run's facts. `window.tsvaeDemo` exposes what was drawn (for the browser test).
+ * the export's sample grids for a seed (two-stage and one-stage for a VAE run, one GAN grid for a
+ * GAN run), interpolates between two samples and shows the run's facts. `window.tsvaeDemo` exposes
+ * what was drawn (for the browser test).
  */
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import * as tf from '@tensorflow/tfjs-core';
-import { gridCellAt, type InterpolationMethod, imageGrid, type SamplingMode } from '@tsvae/core';
+import { gridCellAt, type InterpolationMethod, imageGrid } from '@tsvae/core';
 import {
   type BrowserBackendInfo,
   describeBrowserBackend,
   type ExportManifest,
+  type ExportMode,
   type ExportReader,
   type FolderFile,
   folderReader,
@@ -21,7 +23,7 @@ import {
   urlReader,
 } from '@tsvae/web';
 import './style.css';
-import { COUNTS, EXAMPLE_EXPORT, facts, modeTitle, parseParams, parseSeed } from './view';
+import { COUNTS, EXAMPLE_EXPORT, EXAMPLE_GAN_EXPORT, facts, modeTitle, parseParams, parseSeed } from './view';
 
 /** What the page drew, for tests and the curious (`window.tsvaeDemo`). */
 interface DrawnImages {
@@ -39,10 +41,10 @@ interface DemoState {
   count: number;
   /** Grid renders finished (increments on every redraw). */
   renders: number;
-  grids: Partial<Record<SamplingMode, DrawnImages & { seed: number }>>;
+  grids: Partial<Record<ExportMode, DrawnImages & { seed: number }>>;
   interpolation:
     | (DrawnImages & {
-        mode: SamplingMode;
+        mode: ExportMode;
         from: number;
         to: number;
         steps: number;
@@ -77,7 +79,7 @@ window.tsvaeDemo = state;
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const params = parseParams(location.search);
 let loaded: LoadedExport | null = null;
-let selection: { mode: SamplingMode; picks: number[] } | null = null;
+let selection: { mode: ExportMode; picks: number[] } | null = null;
 
 /** One piece of work at a time (loads and renders share the models). */
 let queue: Promise<void> = Promise.resolve();
@@ -125,13 +127,13 @@ async function valuesOf(images: tf.Tensor4D): Promise<DrawnImages> {
   }
 }
 
-function gridCanvas(mode: SamplingMode): HTMLCanvasElement {
+function gridCanvas(mode: ExportMode): HTMLCanvasElement {
   const id = `grid-${mode}`;
   const existing = document.getElementById(id) as HTMLCanvasElement | null;
   if (existing) return existing;
   const figure = document.createElement('figure');
   const caption = document.createElement('figcaption');
-  caption.textContent = modeTitle(mode);
+  caption.textContent = modeTitle(mode, loaded?.manifest.generator?.prior);
   const canvas = document.createElement('canvas');
   canvas.id = id;
   canvas.className = 'grid';
@@ -176,7 +178,7 @@ async function renderInterpolation(): Promise<void> {
   state.interpolations++;
 }
 
-function pick(mode: SamplingMode, canvas: HTMLCanvasElement, e: MouseEvent): void {
+function pick(mode: ExportMode, canvas: HTMLCanvasElement, e: MouseEvent): void {
   const model = loaded;
   if (!model) return;
   const [h, w] = model.manifest.imageShape;
@@ -276,7 +278,10 @@ async function droppedFiles(items: DataTransferItemList): Promise<FolderFile[]> 
 }
 
 async function listExports(): Promise<{ label: string; url: string }[]> {
-  const list = [{ label: 'example (built in: a tiny training)', url: EXAMPLE_EXPORT }];
+  const list = [
+    { label: 'example (built in: a tiny two-stage VAE)', url: EXAMPLE_EXPORT },
+    { label: 'example GAN (built in: a tiny NS-GAN)', url: EXAMPLE_GAN_EXPORT },
+  ];
   try {
     const r = await fetch('exports/index.json');
     if (r.ok) {

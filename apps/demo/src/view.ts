@@ -1,9 +1,11 @@
 /** The demo's logic that needs no DOM: page parameters, the facts table, value comparisons. */
-import { MAX_SEED, type SamplingMode } from '@tsvae/core';
-import type { BrowserBackend, ExportManifest } from '@tsvae/web';
+import { MAX_SEED } from '@tsvae/core';
+import type { BrowserBackend, ExportManifest, ExportMode } from '@tsvae/web';
 
-/** The built-in example export (made by scripts/prepare-example.mjs), relative to the page. */
+/** The built-in example export, a two-stage VAE (made by scripts/prepare-example.mjs), relative to the page. */
 export const EXAMPLE_EXPORT = 'example/';
+/** The built-in GAN example export (made by scripts/prepare-example.mjs), relative to the page. */
+export const EXAMPLE_GAN_EXPORT = 'example-gan/';
 
 /** Grid sizes offered by the count box. */
 export const COUNTS = [16, 36, 64, 100] as const;
@@ -43,27 +45,49 @@ export function parseSeed(text: string): number | null {
 
 const num = (x: number): string => (Math.abs(x) >= 0.01 || x === 0 ? x.toFixed(3) : x.toExponential(2));
 
-/** The run's facts as label / value rows. */
+/** The run's facts as label / value rows (a GAN run's: its generator, code prior and z_dim). */
 export function facts(m: ExportManifest): [string, string][] {
   const pos = m.run.position;
-  const rows: [string, string][] = [
+  const head: [string, string][] = [
     ['run', m.run.id],
     [
       'dataset',
       `${m.dataset.plugin}${Object.keys(m.dataset.config).length ? ` ${JSON.stringify(m.dataset.config)}` : ''}`,
     ],
     ['images', m.imageShape.join(' × ')],
-    ['latent dims (κ)', String(m.latentDim)],
-    ['γ (stage 1)', num(m.gamma)],
-    ['γ_z (stage 2)', m.gammaZ === null ? '—' : num(m.gammaZ)],
-    ['epochs', `stage 1: ${m.run.epochs.stage1}, stage 2: ${m.run.epochs.stage2}`],
+  ];
+  const model: [string, string][] = m.generator
+    ? [
+        ['model', 'GAN'],
+        ['code dims (z)', String(m.latentDim)],
+        ['code prior', m.generator.prior === 'uniform' ? 'uniform on [−1, 1]' : 'N(0, I)'],
+        ['epochs', String(m.run.epochs.stage1)],
+        ['generator', m.generator.plugin],
+      ]
+    : [
+        ['latent dims (κ)', String(m.latentDim)],
+        ['γ (stage 1)', m.gamma === null ? '—' : num(m.gamma)],
+        ['γ_z (stage 2)', m.gammaZ === null ? '—' : num(m.gammaZ)],
+        ['epochs', `stage 1: ${m.run.epochs.stage1}, stage 2: ${m.run.epochs.stage2}`],
+      ];
+  const checkpoint: [string, string][] = [
     [
       'checkpoint',
-      `${m.run.checkpoint} (${pos.stage === 'done' ? 'finished' : `${pos.stage}, epoch ${pos.epoch}`})`,
+      `${m.run.checkpoint} (${pos.stage === 'done' ? 'finished' : m.generator ? `epoch ${pos.epoch}` : `${pos.stage}, epoch ${pos.epoch}`})`,
     ],
     ['sampling', m.modes.join(', ')],
-    ['decoder', `${m.stage1.decoder.plugin}`],
-    ['second stage', m.secondStage ? m.secondStage.plugin : '—'],
+  ];
+  const parts: [string, string][] = m.stage1
+    ? [
+        ['decoder', m.stage1.decoder.plugin],
+        ['second stage', m.secondStage ? m.secondStage.plugin : '—'],
+      ]
+    : [];
+  const rows: [string, string][] = [
+    ...head,
+    ...model,
+    ...checkpoint,
+    ...parts,
     ['exported', `${m.createdAt.slice(0, 19).replace('T', ' ')} (references on ${m.backend})`],
   ];
   for (const r of m.eval?.results ?? []) {
@@ -77,7 +101,8 @@ export function facts(m: ExportManifest): [string, string][] {
   return rows;
 }
 
-/** The grid title of a mode. */
-export function modeTitle(mode: SamplingMode): string {
+/** The grid title of a mode (`gan`: codes from the export's prior, as the manifest says). */
+export function modeTitle(mode: ExportMode, prior?: 'uniform' | 'normal'): string {
+  if (mode === 'gan') return `GAN samples (z ~ ${prior === 'normal' ? 'N(0, I)' : 'U(−1, 1)'} → G(z))`;
   return mode === 'two-stage' ? 'Two-stage samples (u → z → x)' : 'One-stage samples (z ~ N(0, I) → x)';
 }
