@@ -12,8 +12,8 @@
 // Writes REPORT.md, results.json and PNG figures into --out. Run it alone (it trains 3 x seeds runs).
 // Needs `npm run build`.
 //
-//   node bench/theory.mjs [--dims 1,2,4] [--seeds 0,1,2] [--d 16] [--kappa 8] [--epochs1 150]
-//                         [--epochs2 150] [--train 8000] [--samples 1500] [--out theory-report]
+//   node bench/theory.mjs [--dims 1,2,4] [--seeds 0,1,2] [--d 16] [--kappa 8] [--epochs1 60]
+//                         [--epochs2 60] [--train 4000] [--samples 1500] [--out theory-report]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,9 +42,9 @@ const { values: o } = parseArgs({
     seeds: { type: 'string', default: '0,1,2' },
     d: { type: 'string', default: '16' },
     kappa: { type: 'string', default: '8' },
-    epochs1: { type: 'string', default: '150' },
-    epochs2: { type: 'string', default: '150' },
-    train: { type: 'string', default: '8000' },
+    epochs1: { type: 'string', default: '60' },
+    epochs2: { type: 'string', default: '60' },
+    train: { type: 'string', default: '4000' },
     samples: { type: 'string', default: '1500' },
     out: { type: 'string', default: 'theory-report' },
     gmm: { type: 'string', default: '10' },
