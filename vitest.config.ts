@@ -7,24 +7,27 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 /**
  * Tests import `@tsvae/*` from source so the suite never needs a build first: every entry of a
  * package's `exports` map (`.` and subpaths such as `./node`, `./testing`) resolves to its source
- * file, `src/index.ts` or `src/<subpath>/index.ts` / `src/<subpath>.ts`.
+ * file, `src/index.ts` or `src/<subpath>/index.ts` / `src/<subpath>.ts`; so does an app's with a
+ * `src/index.ts` (`@tsvae/cli`, which `@tsvae/compare` builds on).
  */
-const alias = readdirSync(`${root}packages`)
-  .filter((d) => existsSync(`${root}packages/${d}/src/index.ts`))
-  .flatMap((d) => {
-    const pkg = JSON.parse(readFileSync(`${root}packages/${d}/package.json`, 'utf8')) as {
-      exports?: Record<string, unknown>;
-    };
-    return Object.keys(pkg.exports ?? { '.': null })
-      .filter((key) => key === '.' || !key.endsWith('.json'))
-      .map((key) => {
-        const sub = key === '.' ? '' : key.slice(1);
-        const dir = `${root}packages/${d}/src${sub}`;
-        const file =
-          sub === '' ? `${dir}/index.ts` : existsSync(`${dir}/index.ts`) ? `${dir}/index.ts` : `${dir}.ts`;
-        return { find: new RegExp(`^@tsvae/${d}${sub.replace(/[/]/g, '\\/')}$`), replacement: file };
-      });
-  });
+const alias = ['packages', 'apps'].flatMap((group) =>
+  readdirSync(`${root}${group}`)
+    .filter((d) => existsSync(`${root}${group}/${d}/src/index.ts`))
+    .flatMap((d) => {
+      const pkg = JSON.parse(readFileSync(`${root}${group}/${d}/package.json`, 'utf8')) as {
+        exports?: Record<string, unknown>;
+      };
+      return Object.keys(pkg.exports ?? { '.': null })
+        .filter((key) => key === '.' || !key.endsWith('.json'))
+        .map((key) => {
+          const sub = key === '.' ? '' : key.slice(1);
+          const dir = `${root}${group}/${d}/src${sub}`;
+          const file =
+            sub === '' ? `${dir}/index.ts` : existsSync(`${dir}/index.ts`) ? `${dir}/index.ts` : `${dir}.ts`;
+          return { find: new RegExp(`^@tsvae/${d}${sub.replace(/[/]/g, '\\/')}$`), replacement: file };
+        });
+    }),
+);
 
 const projects = ['packages', 'apps'].flatMap((group) =>
   readdirSync(`${root}${group}`)
