@@ -5,7 +5,10 @@
 // alone on the machine (training time is part of the claim). Needs `npm run build`.
 //
 //   node bench/quick-claim.mjs [--dataset mnist] [--seeds 0,1,2] [-n 10000] [--config '{"stage2":{"epochs":40}}']
-//                              [--runs <dir>] [--kid]
+//                              [--runs <dir>] [--kid] [--backend auto|wasm|tensorflow|cpu]
+//
+// A new user's machine has no native TensorFlow, so the training-time budget (<= 5 min) is the
+// wasm backend's: pass --backend wasm where `tsvae setup tensorflow` has been run.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,13 +26,14 @@ const { values } = parseArgs({
     config: { type: 'string', default: '{}' },
     runs: { type: 'string' },
     kid: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'auto' },
   },
 });
 const seeds = values.seeds.split(',').map(Number);
 const n = Number(values.n);
 const overrides = JSON.parse(values.config);
 const root = values.runs ?? mkdtempSync(join(tmpdir(), 'tsvae-claim-'));
-const info = await initBackend();
+const info = await initBackend({ backend: values.backend });
 console.log(`backend: ${describeBackend(info)}`);
 console.log(
   `dataset ${values.dataset}, quick preset, overrides ${JSON.stringify(overrides)}, N = ${n}, runs in ${root}`,

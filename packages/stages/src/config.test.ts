@@ -24,13 +24,15 @@ describe('run config', () => {
     expect(q.dataset).toEqual({ name: 'fashion-mnist', config: {}, subset: 6400 });
     expect(q.stage1.epochs).toBe(1);
     expect(q.stage1.lr).toBe(2e-3); // untouched siblings stay
+    expect(q.stage1.likelihood).toBe('optimal-gamma');
     expect(q.stage1.encoder.config).toEqual({
       convDims: [32, 64],
       fcDim: 512,
       spectralNorm: false,
       bnMomentum: 0.99,
     });
-    expect(q.stage2.model).toEqual({ name: 'mlp', config: { width: 8 } });
+    expect(q.stage2.model).toEqual({ name: 'mlp', config: { width: 8, gamma: 'optimal' } });
+    expect(q.stage2.epochs).toBe(50);
   });
 
   it('fills defaults for a minimal config', () => {
@@ -76,6 +78,7 @@ describe('run config', () => {
       resolveRunConfig('quick', 'mnist', { stage2: { model: { name: 'mlp' } } }).stage2.model.config,
     ).toEqual({
       width: 256,
+      gamma: 'optimal',
     });
     expect(resolveRunConfig('quick', 'mnist', { dataset: { name: 'other' } }).dataset).toMatchObject({
       name: 'other',

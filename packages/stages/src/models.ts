@@ -31,7 +31,8 @@ export const VAE_MODELS: readonly ModelInfo[] = [
     name: 'two-stage-vae',
     table1: '2-Stage VAE',
     trainer: VAE_TRAINER,
-    description: 'the Two-Stage VAE: a κ-simple VAE with learned gamma, then a VAE on its codes',
+    description:
+      "the Two-Stage VAE: a κ-simple VAE (the preset's gamma: learned in paper, optimal in quick), then a VAE on its codes",
     options: {},
   },
   {
