@@ -424,62 +424,73 @@ describe('tsvae eval', () => {
     expect(readReport(out).results[0]?.kid).toBeUndefined();
   });
 
-  it('picks the classifier automatically for a labelled dataset, trained on that dataset and cached', async () => {
-    const dir = join(root, 'labelled');
-    const t = io();
-    expect(await main(['train', '--dataset', 'test-labelled-manifold', ...TINY, '--run-dir', dir], t)).toBe(
-      0,
-    );
-    const cache = join(root, 'cache-labelled');
-    const e = io();
-    const args = [
-      'eval',
-      dir,
-      '-n',
-      '40',
-      '--kid-subsets',
-      '2',
-      '--cache-dir',
-      cache,
-      '--extractor-config',
-      'classifier={"epochs":1}',
-      '--backend',
-      'cpu',
-    ];
-    const saved = process.env['TSVAE_FID_WEIGHTS'];
-    delete process.env['TSVAE_FID_WEIGHTS'];
-    try {
-      expect(await main(args, e)).toBe(0);
-    } finally {
-      if (saved !== undefined) process.env['TSVAE_FID_WEIGHTS'] = saved;
-    }
-    expect(e.stderr.text).toContain('note: skipping inception-fid: FID Inception weights not found');
-    expect(e.stderr.text).toContain('saved feature classifier');
-    const report = readReport(join(dir, 'eval.json'));
-    expect(report.extractors.map((x) => x.plugin)).toEqual(['classifier']);
-    expect(report.extractors[0]?.config).toMatchObject({
-      dataset: 'test-labelled-manifold',
-      datasetConfig: { size: 128, side: 8 },
-      epochs: 1,
-      cacheDir: cache,
-    });
-    expect(report.extractors[0]?.featureDim).toBe(128);
-    expect(report.skipped.map((s) => s.plugin)).toEqual(['inception-fid']);
-    expect(report.results.map((r) => `${r.extractor}/${r.generator}/${r.count}/${r.referenceCount}`)).toEqual(
-      [
+  it(
+    'picks the classifier automatically for a labelled dataset, trained on that dataset and cached',
+    {
+      timeout: 180_000,
+    },
+    async () => {
+      const dir = join(root, 'labelled');
+      const t = io();
+      // --no-eval: the evaluation under test is the explicit one below (train's own would train the
+      // classifier first and leave nothing to check about caching)
+      expect(
+        await main(
+          ['train', '--dataset', 'test-labelled-manifold', ...TINY, '--no-eval', '--run-dir', dir],
+          t,
+        ),
+      ).toBe(0);
+      const cache = join(root, 'cache-labelled');
+      const e = io();
+      const args = [
+        'eval',
+        dir,
+        '-n',
+        '40',
+        '--kid-subsets',
+        '2',
+        '--cache-dir',
+        cache,
+        '--extractor-config',
+        'classifier={"epochs":1}',
+        '--backend',
+        'cpu',
+      ];
+      const saved = process.env['TSVAE_FID_WEIGHTS'];
+      delete process.env['TSVAE_FID_WEIGHTS'];
+      try {
+        expect(await main(args, e)).toBe(0);
+      } finally {
+        if (saved !== undefined) process.env['TSVAE_FID_WEIGHTS'] = saved;
+      }
+      expect(e.stderr.text).toContain('note: skipping inception-fid: FID Inception weights not found');
+      expect(e.stderr.text).toContain('saved feature classifier');
+      const report = readReport(join(dir, 'eval.json'));
+      expect(report.extractors.map((x) => x.plugin)).toEqual(['classifier']);
+      expect(report.extractors[0]?.config).toMatchObject({
+        dataset: 'test-labelled-manifold',
+        datasetConfig: { size: 128, side: 8 },
+        epochs: 1,
+        cacheDir: cache,
+      });
+      expect(report.extractors[0]?.featureDim).toBe(128);
+      expect(report.skipped.map((s) => s.plugin)).toEqual(['inception-fid']);
+      expect(
+        report.results.map((r) => `${r.extractor}/${r.generator}/${r.count}/${r.referenceCount}`),
+      ).toEqual([
         'classifier-test-labelled-manifold/one-stage/40/64',
         'classifier-test-labelled-manifold/two-stage/40/64',
-      ],
-    );
-    expect(report.results[0]?.kid?.subsetSize).toBe(40);
-    // The second evaluation reuses the saved classifier: same features, same numbers.
-    const again = io();
-    expect(await main([...args, '--out', join(root, 'labelled-again.json')], again)).toBe(0);
-    expect(again.stderr.text).not.toContain('saved feature classifier');
-    expect(readReport(join(root, 'labelled-again.json')).results).toEqual(
-      report.results.map((r) => ({ ...r, seconds: expect.any(Number) })),
-    );
-  });
+      ]);
+      expect(report.results[0]?.kid?.subsetSize).toBe(40);
+      // The second evaluation reuses the saved classifier: same features, same numbers.
+      const again = io();
+      expect(await main([...args, '--out', join(root, 'labelled-again.json')], again)).toBe(0);
+      expect(again.stderr.text).not.toContain('saved feature classifier');
+      expect(readReport(join(root, 'labelled-again.json')).results).toEqual(
+        report.results.map((r) => ({ ...r, seconds: expect.any(Number) })),
+      );
+    },
+  );
 
   it('explains what is missing in plain words', async () => {
     const saved = process.env['TSVAE_FID_WEIGHTS'];

@@ -147,6 +147,7 @@ export {
   type TrainerOptions,
   type TrainerResult,
 } from './models';
+export { type LatentRecord, type LatentRecordOptions, latentLine, runLatentDiagnostics } from './latent';
 export { encodeNpy, writeNpy } from './npy';
 export { jsonProgress, type OutputStream, ttyProgress } from './progress';
 export { runTrain, type TrainOpts } from './train';
