@@ -14,6 +14,29 @@ import '@tsvae/priors';
 import '@tsvae/metrics';
 
 export {
+  type CellJobStatus,
+  cancelStudy,
+  collectStudy,
+  JOBS_FORMAT,
+  type JobRecord,
+  type JobsFile,
+  type RunTaskOptions,
+  readJobs,
+  resolveCompareCli,
+  runTask,
+  type SubmitStudyOptions,
+  type SubmitStudyResult,
+  studyStatus,
+  submitStudy,
+} from './batch';
+export {
+  type BatchExecutor,
+  type BatchSubmission,
+  type BatchSubmitRequest,
+  type BatchTaskState,
+  SubmissionError,
+} from './batch-types';
+export {
   checkEvaluation,
   type EvaluateCellOptions,
   evaluateCell,
@@ -32,6 +55,14 @@ export {
   resolveTsvaeCli,
   type TrainEvent,
 } from './executor';
+export {
+  createExecutor,
+  EXECUTOR_KIND,
+  isBatchExecutor,
+  localExecutorSchema,
+  registerExecutorPlugins,
+  slurmExecutorSchema,
+} from './executors';
 export { buildProgram, describePlan, main, processIO, studyDir } from './main';
 export {
   CELL_FORMAT,
@@ -87,6 +118,15 @@ export {
   type RunStudyResult,
   runStudy,
 } from './run';
+export {
+  arrayList,
+  batchScript,
+  parseArrayList,
+  parseSacct,
+  parseScontrol,
+  type SlurmExecutorOptions,
+  slurmExecutor,
+} from './slurm';
 export {
   cellOverrides,
   cellRunConfig,

@@ -5,6 +5,9 @@ import { type Logger, PluginError } from '@tsvae/core';
 import { FileFormatError, FsError, writeFileAtomic, writeJsonAtomic } from '@tsvae/core/node';
 import { RunConfigError, RunDirectoryError } from '@tsvae/stages';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { cancelStudy, collectStudy, runTask, studyStatus, submitStudy } from './batch';
+import { SubmissionError } from './batch-types';
+import { createExecutor, isBatchExecutor } from './executors';
 import { describeBudget, type StudyPlan } from './plan';
 import { jsonStudyProgress, ttyStudyProgress } from './progress';
 import { renderReport } from './report';
@@ -39,6 +42,50 @@ interface CommonOpts {
 interface RunOpts extends CommonOpts {
   jobs?: number;
   dryRun?: boolean;
+  executor?: string;
+  executorConfig?: string;
+  partition?: string;
+  gres?: string;
+  time?: string;
+  cpusPerTask?: number;
+  mem?: string;
+  maxParallel?: number;
+  sbatchArg?: string[];
+  wait?: boolean;
+  poll?: number;
+}
+
+/** The executor config of `run`'s options: `--executor-config` JSON, then the Slurm options. */
+function executorConfig(o: RunOpts): Record<string, unknown> {
+  let base: Record<string, unknown> = {};
+  if (o.executorConfig) {
+    try {
+      base = JSON.parse(o.executorConfig) as Record<string, unknown>;
+    } catch (e) {
+      throw new InvalidArgumentError(`--executor-config is not JSON: ${(e as Error).message}`);
+    }
+  }
+  const slurm: Record<string, unknown> = {
+    partition: o.partition,
+    gres: o.gres,
+    time: o.time,
+    cpusPerTask: o.cpusPerTask,
+    mem: o.mem,
+    maxParallel: o.maxParallel,
+    sbatchArgs: o.sbatchArg,
+    pollSeconds: o.poll,
+  };
+  const given = Object.fromEntries(Object.entries(slurm).filter(([, v]) => v !== undefined));
+  if (Object.keys(given).length && (o.executor ?? 'local') !== 'slurm') {
+    throw new CompareError(
+      `--${Object.keys(given)
+        .map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))
+        .join(
+          ', --',
+        )} ${Object.keys(given).length === 1 ? 'is an option' : 'are options'} of --executor slurm`,
+    );
+  }
+  return { ...base, ...given };
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -105,6 +152,7 @@ function describeError(e: unknown): string {
   if (
     e instanceof StudyError ||
     e instanceof CompareError ||
+    e instanceof SubmissionError ||
     e instanceof RunDirectoryError ||
     e instanceof PluginError ||
     e instanceof FsError ||
@@ -187,6 +235,30 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
       positiveInt('--jobs'),
     )
     .option('--dry-run', 'print the plan (cells, budgets, what is done / interrupted / failed) and stop')
+    .option(
+      '--executor <name>',
+      'where cells run: local (worker processes here), slurm, or a plugin',
+      'local',
+    )
+    .option(
+      '--executor-config <json>',
+      "the executor plugin's config (JSON; strict: an unknown key is an error)",
+    )
+    .option('--partition <p>', 'slurm: sbatch --partition')
+    .option('--gres <g>', 'slurm: sbatch --gres (e.g. gpu:1)')
+    .option('--time <t>', 'slurm: sbatch --time of each cell (e.g. 2:00:00)')
+    .option('--cpus-per-task <n>', 'slurm: sbatch --cpus-per-task', positiveInt('--cpus-per-task'))
+    .option('--mem <m>', 'slurm: sbatch --mem (e.g. 8G)')
+    .option(
+      '--max-parallel <k>',
+      'slurm: at most k cells at once (--array=...%k)',
+      positiveInt('--max-parallel'),
+    )
+    .addOption(
+      new Option('--sbatch-arg <arg>', 'slurm: one more sbatch argument (repeatable)').argParser(collect),
+    )
+    .option('--poll <seconds>', 'slurm: seconds between two polls of --wait', positiveInt('--poll'))
+    .option('--wait', 'batch executors: follow the job until every cell ended, then collect')
     .action(async (studyFile: string, o: RunOpts) => {
       result.json = Boolean(o.json) || !io.stdout.isTTY;
       if (o.dryRun) {
@@ -195,8 +267,54 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
       }
       const study = loadStudy(resolve(cwd, studyFile));
       const json = result.json;
+      const executorName = o.executor ?? 'local';
+      const config = executorConfig(o);
+      const plugins = o.plugins?.map((p) => resolvePluginSpecifier(cwd, p));
+      if (executorName !== 'local') {
+        const executor = await createExecutor(executorName, config);
+        if (isBatchExecutor(executor)) {
+          const say = (line: string) =>
+            io.stdout.write(json ? `${JSON.stringify({ event: 'message', message: line })}\n` : `${line}\n`);
+          const abort = new AbortController();
+          const off = io.onInterrupt?.(() => abort.abort());
+          try {
+            const r = await submitStudy(study, {
+              dir: studyDir(study, o.dir, cwd),
+              executor: executorName,
+              config,
+              ...(o.backend ? { backend: o.backend } : {}),
+              ...(plugins ? { plugins } : {}),
+              ...(o.wait ? { wait: true } : {}),
+              logger: stderrLogger(io, o.verbose ?? false),
+              onMessage: say,
+              signal: abort.signal,
+            });
+            if (json) {
+              io.stdout.write(
+                `${JSON.stringify({ event: 'submitted', job: r.jobId, cells: r.cells, complete: r.results?.complete ?? null })}\n`,
+              );
+            } else if (r.jobId) io.stdout.write(`${r.jobId}\n`);
+            result.code = r.results ? (r.results.complete ? 0 : 1) : 0;
+          } finally {
+            off?.();
+          }
+          return;
+        }
+        const r = await runStudy(study, {
+          dir: studyDir(study, o.dir, cwd),
+          executor,
+          ...(o.backend ? { backend: o.backend } : {}),
+          ...(plugins ? { plugins } : {}),
+          logger: stderrLogger(io, o.verbose ?? false),
+          progress: json ? jsonStudyProgress(io.stdout) : ttyStudyProgress(io.stdout),
+          ...(io.onInterrupt ? { onInterrupt: io.onInterrupt } : {}),
+        });
+        result.code = r.code;
+        return;
+      }
       const r = await runStudy(study, {
         dir: studyDir(study, o.dir, cwd),
+        ...(Object.keys(config).length ? { executorConfig: config } : {}),
         ...(o.jobs !== undefined ? { jobs: o.jobs } : {}),
         ...(o.backend ? { backend: o.backend } : {}),
         ...(o.plugins ? { plugins: o.plugins.map((p) => resolvePluginSpecifier(cwd, p)) } : {}),
@@ -232,6 +350,91 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
     io.stdout.write(`${report.markdown}\nwritten: ${join(plan.dir, 'report.html')}\n`);
     result.code = 0;
   });
+
+  const planOf = async (studyFile: string, o: CommonOpts) => {
+    const study = loadStudy(resolve(cwd, studyFile));
+    return prepareStudy(study, studyDir(study, o.dir, cwd), {
+      ...(o.plugins ? { plugins: o.plugins.map((p) => resolvePluginSpecifier(cwd, p)) } : {}),
+    });
+  };
+
+  common(
+    program
+      .command('status')
+      .description(
+        "each cell: pending / running (job, node) / done / failed (the error and the scheduler's state)",
+      ),
+  ).action(async (studyFile: string, o: CommonOpts) => {
+    const status = await studyStatus(await planOf(studyFile, o));
+    if (o.json || !io.stdout.isTTY) {
+      io.stdout.write(`${JSON.stringify({ event: 'status', cells: status })}\n`);
+    } else {
+      for (const s of status) {
+        const where = s.job
+          ? ` job ${s.job}_${s.index}${s.node ? ` on ${s.node}` : ''} (${s.schedulerState})`
+          : '';
+        io.stdout.write(
+          `${s.cell.padEnd(28)} ${s.state.padEnd(8)}${where}${s.error ? `: ${s.error}` : ` ${s.detail}`}\n`,
+        );
+      }
+    }
+    result.code = status.some((s) => s.state === 'failed') ? 1 : 0;
+  });
+
+  common(
+    program
+      .command('collect')
+      .description('aggregate the cells that are done into results.json, summary.md and report.html'),
+  ).action(async (studyFile: string, o: CommonOpts) => {
+    const plan = await planOf(studyFile, o);
+    const { results, markdown, files } = await collectStudy(plan);
+    if (o.json || !io.stdout.isTTY) {
+      io.stdout.write(
+        `${JSON.stringify({ event: 'collected', complete: results.complete, counts: results.counts, files })}\n`,
+      );
+    } else io.stdout.write(`${markdown}\nwritten: ${files.report}\n`);
+    result.code = 0;
+  });
+
+  common(program.command('cancel').description("cancel the study's jobs (scancel)")).action(
+    async (studyFile: string, o: CommonOpts) => {
+      const study = loadStudy(resolve(cwd, studyFile));
+      const jobs = await cancelStudy(studyDir(study, o.dir, cwd));
+      io.stdout.write(
+        o.json || !io.stdout.isTTY
+          ? `${JSON.stringify({ event: 'cancelled', jobs })}\n`
+          : jobs.length
+            ? `cancelled ${jobs.join(', ')}\n`
+            : 'no job of the study is queued or running\n',
+      );
+      result.code = 0;
+    },
+  );
+
+  program
+    .command('task', { hidden: true })
+    .description('one array element of a batch job: train and evaluate the cell with this index')
+    .argument('<study>', 'study file')
+    .requiredOption('--dir <dir>', 'study directory')
+    .requiredOption('--index <i>', 'the cell index', (v: string) => {
+      if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--index must be a cell index, got "${v}".`);
+      return Number(v);
+    })
+    .addOption(new Option('--plugins <module>', 'plugin module (repeatable)').argParser(collect))
+    .option('--backend <name>', 'tfjs backend')
+    .action(
+      async (studyFile: string, o: { dir: string; index: number; plugins?: string[]; backend?: string }) => {
+        result.code = await runTask(resolve(cwd, studyFile), {
+          dir: resolve(cwd, o.dir),
+          index: o.index,
+          ...(o.plugins ? { plugins: o.plugins } : {}),
+          ...(o.backend ? { backend: o.backend } : {}),
+          logger: stderrLogger(io, false),
+          onMessage: (line) => io.stdout.write(`${line}\n`),
+          ...(io.onInterrupt ? { onInterrupt: io.onInterrupt } : {}),
+        });
+      },
+    );
   return program;
 }
 

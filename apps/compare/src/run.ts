@@ -12,14 +12,8 @@ import { ensureDir, writeFileAtomic, writeJsonAtomic } from '@tsvae/core/node';
 import { EvaluationError } from '@tsvae/metrics';
 import { RunDirectory, type RunLock } from '@tsvae/stages';
 import { checkEvaluation, evaluateCell } from './evaluate-cell';
-import {
-  type CellExit,
-  type CellTask,
-  defaultJobs,
-  type Executor,
-  type JobsChoice,
-  localExecutor,
-} from './executor';
+import { type CellExit, type CellTask, defaultJobs, type Executor, type JobsChoice } from './executor';
+import { createExecutor } from './executors';
 import {
   type Cell,
   type CellStatus,
@@ -46,8 +40,10 @@ export interface RunStudyOptions {
   readonly dir: string;
   /** Cells at once (default: the study's `jobs`, else {@link defaultJobs}). */
   readonly jobs?: number;
-  /** Where cells train (default: {@link localExecutor} with `jobs`). */
+  /** Where cells train (default: the registry's `local` executor with `jobs`). */
   readonly executor?: Executor;
+  /** More config of the `local` executor plugin (strict: an unknown key is an error). */
+  readonly executorConfig?: Readonly<Record<string, unknown>>;
   /** The tfjs backend of the workers and the evaluation (default: the study's, else automatic). */
   readonly backend?: string;
   /** Plugin modules besides the study's (e.g. from `--plugins`). */
@@ -58,6 +54,14 @@ export interface RunStudyOptions {
   readonly progress?: StudyProgress;
   /** Subscribe to stop requests (SIGINT, SIGTERM, SIGHUP); returns an unsubscribe function. */
   readonly onInterrupt?: (handler: (signal: StopSignal) => void) => () => void;
+  /**
+   * Work on these cells only (ids); the others are left as they are. With `task` (one element of
+   * a batch job: several run at once in one study directory) the study directory is not locked
+   * (each cell's run directory is, by its training process) and only the cells' own files are
+   * written (no study.json, results or report: `collect` writes those).
+   */
+  readonly only?: readonly string[];
+  readonly task?: boolean;
 }
 
 /** What {@link runStudy} resolves to. */
@@ -127,6 +131,10 @@ export async function checkStudy(study: Study, logger: Logger = silentLogger): P
   }
 }
 
+function planCellOf(plan: StudyPlan, id: string): Cell {
+  return plan.cells.find((c) => c.id === id) as Cell;
+}
+
 function stopped(cells: readonly Cell[]): string[] {
   return cells.filter((c) => c.state === 'stale').map((c) => `  ${c.id}: ${c.detail}`);
 }
@@ -161,7 +169,8 @@ export async function runStudy(study: Study, options: RunStudyOptions): Promise<
     ...(requested ? { backend: requested as BackendRequest } : {}),
     logger: { debug: logger.debug, info: logger.info, warn: logger.warn },
   });
-  const toTrain = plan.cells.filter((c) => c.action === 'train' || c.action === 'resume');
+  const mine = (c: Cell) => !options.only || options.only.includes(c.id);
+  const toTrain = plan.cells.filter((c) => mine(c) && (c.action === 'train' || c.action === 'resume'));
   const jobs: JobsChoice =
     options.jobs !== undefined || study.jobs !== undefined
       ? {
@@ -170,12 +179,17 @@ export async function runStudy(study: Study, options: RunStudyOptions): Promise<
         }
       : defaultJobs({ cells: Math.max(1, toTrain.length), threadsPerCell: backend.threads });
   const executor =
-    options.executor ?? localExecutor({ jobs: jobs.jobs, ...(options.cli ? { cli: options.cli } : {}) });
+    options.executor ??
+    ((await createExecutor('local', {
+      jobs: jobs.jobs,
+      ...(options.cli ? { cli: options.cli } : {}),
+      ...options.executorConfig,
+    })) as Executor);
 
   ensureDir(dir);
-  let lock: RunLock;
+  let lock: Pick<RunLock, 'release'>;
   try {
-    lock = new RunDirectory(dir).lock();
+    lock = options.task ? { release() {} } : new RunDirectory(dir).lock();
   } catch (e) {
     throw new CompareError(
       `${dir} is in use: ${e instanceof Error ? e.message : String(e)} (another tsvae-compare on this study?)`,
@@ -193,7 +207,8 @@ export async function runStudy(study: Study, options: RunStudyOptions): Promise<
     evalAbort.abort(new CompareError(`stopped by ${signal}`));
   });
   try {
-    writeJsonAtomic(join(dir, 'study.json'), { ...study, plannedAt: new Date().toISOString() });
+    if (!options.task)
+      writeJsonAtomic(join(dir, 'study.json'), { ...study, plannedAt: new Date().toISOString() });
     progress?.plan(plan, { jobs, backend: backend.backend });
     const byId = new Map(plan.cells.map((c) => [c.id, c]));
     const statuses = new Map<string, CellStatus>(plan.cells.map((c) => [c.id, c.status ?? emptyStatus(c)]));
@@ -229,7 +244,7 @@ export async function runStudy(study: Study, options: RunStudyOptions): Promise<
         }
       });
     };
-    for (const cell of plan.cells) if (cell.action === 'evaluate') evaluateLater(cell);
+    for (const cell of plan.cells) if (mine(cell) && cell.action === 'evaluate') evaluateLater(cell);
 
     const epochs = new Map<string, number>();
     const backends = new Map<string, string>();
@@ -312,12 +327,15 @@ export async function runStudy(study: Study, options: RunStudyOptions): Promise<
       summary: join(dir, 'summary.md'),
       report: join(dir, 'report.html'),
     };
-    writeJsonAtomic(files.results, results);
     const report = await renderReport(results);
-    writeFileAtomic(files.summary, report.markdown);
-    writeFileAtomic(files.report, report.html);
+    if (!options.task) {
+      writeJsonAtomic(files.results, results);
+      writeFileAtomic(files.summary, report.markdown);
+      writeFileAtomic(files.report, report.html);
+    }
     const signal = interruptedBy as StopSignal | null;
-    const code = signal ? SIGNAL_EXIT[signal] : results.complete ? 0 : 1;
+    const complete = results.cells.every((c) => !mine(planCellOf(final, c.id)) || c.state === 'done');
+    const code = signal ? SIGNAL_EXIT[signal] : complete ? 0 : 1;
     progress?.finish({
       code,
       complete: results.complete,
