@@ -10,12 +10,12 @@
  * The pool's workers are unref'd so they never keep the process alive, and the idle workers
  * Emscripten pre-starts are terminated (about 50 MB RSS).
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { hashBytes, writeFileAtomic } from '@tsvae/core/node';
 
 interface NodeWorkerLike {
   unref?: () => void;
@@ -43,17 +43,11 @@ export function wasmOutDir(): string {
 
 function writeWorker(contents: string): string {
   const dir = path.join(os.tmpdir(), `tsvae-wasm-${process.getuid?.() ?? 'user'}`);
-  mkdirSync(dir, { recursive: true });
   // The Blob path in tfjs escapes newlines the template literal had turned into real ones.
   const source = contents.replace(/\n/g, '\\n');
   // one file per worker source (shared by every process), written atomically
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const file = path.join(dir, `tfjs-backend-wasm-threaded-simd.worker.${hash}.cjs`);
-  if (!existsSync(file)) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, source);
-    renameSync(tmp, file);
-  }
+  const file = path.join(dir, `tfjs-backend-wasm-threaded-simd.worker.${hashBytes(source).slice(0, 16)}.cjs`);
+  if (!existsSync(file)) writeFileAtomic(file, source);
   return file;
 }
 

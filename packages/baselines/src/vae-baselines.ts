@@ -19,7 +19,7 @@ import type {
   VaeLossTerms,
 } from '@tsvae/core';
 import { create, definePlugin, deriveSeed, z } from '@tsvae/core';
-import { bernoulliNll, DEFAULT_BERNOULLI_CLAMP, gaussianNll } from '@tsvae/distributions';
+import { bernoulliNll, DEFAULT_BERNOULLI_CLAMP, gaussianNll, optimalLogGamma } from '@tsvae/distributions';
 import { imageShapeSchema, Stage1VaeModel } from '@tsvae/layers';
 
 const partSchema = (name: string) =>
@@ -232,9 +232,11 @@ export const waeMmdStage1Plugin: PluginDefinition<'stage1', typeof waeMmdConfigS
 export const vaeFlowConfigSchema = z.object({
   ...networkFields,
   /** Decoder likelihood (as the `vae` plugin's; default `learned-gamma`). */
-  likelihood: z.enum(['learned-gamma', 'fixed-gamma', 'bernoulli']).default('learned-gamma'),
+  likelihood: z.enum(['learned-gamma', 'optimal-gamma', 'fixed-gamma', 'bernoulli']).default('learned-gamma'),
   gammaConvention: z.enum(['std', 'variance']).default('std'),
   fixedGamma: z.number().positive().finite().default(1),
+  /** Lower bound of gamma for `optimal-gamma` (as the `vae` plugin's). */
+  gammaFloor: z.number().positive().finite().default(1e-3),
   /** Number K of planar flow layers (Rezende & Mohamed report K = 10 to 80; 10). */
   flowLength: z.number().int().min(0).default(10),
   /** Standard deviation of the flow parameters' initial normal draws. */
@@ -326,13 +328,15 @@ export class VaeFlowModel implements Stage1Model {
     config: Pick<
       VaeFlowConfig,
       'likelihood' | 'gammaConvention' | 'fixedGamma' | 'flowLength' | 'flowInitStd'
-    >,
+    > &
+      Partial<Pick<VaeFlowConfig, 'gammaFloor'>>,
     seed?: number,
   ) {
     this.base = new Stage1VaeModel(encoder, decoder, {
       likelihood: config.likelihood,
       gammaConvention: config.gammaConvention,
       fixedGamma: config.fixedGamma,
+      ...(config.gammaFloor === undefined ? {} : { gammaFloor: config.gammaFloor }),
     });
     this.encoder = encoder;
     this.decoder = decoder;
@@ -391,7 +395,12 @@ export class VaeFlowModel implements Stage1Model {
       const z0 = tf.add(mu, tf.mul(tf.exp(logSigma), eps)) as tf.Tensor2D;
       const { z, logDet } = this.flow.forward(z0);
       const out = this.decoder.decode(z, options);
-      const logGamma = this.base.logGamma();
+      let logGamma = this.base.logGamma();
+      if (this.base.likelihood === 'optimal-gamma') {
+        // the closed-form optimum for the batch, as the `vae` plugin's (recorded for sampling)
+        logGamma = optimalLogGamma(x, out.mean, this.base.gammaConvention, this.base.gammaFloor) as tf.Scalar;
+        if (options.training) this.base.gammaLayer?.setLogGamma(logGamma);
+      }
       const nll =
         this.base.likelihood === 'bernoulli'
           ? out.logits

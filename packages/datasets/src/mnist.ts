@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { DataSplit, Logger, SplitName } from '@tsvae/core';
 import { silentLogger } from '@tsvae/core';
-import { cacheDir, DownloadError, download } from '@tsvae/core/node';
+import { cacheDir, DownloadError, download, hashBytes } from '@tsvae/core/node';
 import { isFile, resolvePackageDir } from './discovery';
 import { DatasetNotFoundError } from './errors';
 import { loadIdxSplit, readMaybeGzip } from './idx';
@@ -149,10 +148,6 @@ function findPair(dir: string, images: string, labels: string): [string, string]
   return i && l ? [i, l] : undefined;
 }
 
-function sha256Of(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /** The directories searched for an IDX dataset, in discovery order (without the download). */
 export function idxCandidateDirs(spec: IdxDatasetSpec, options: IdxLoadOptions = {}): string[] {
   if (options.path) return [options.path];
@@ -210,7 +205,7 @@ export async function loadMnistLike(
         [pair[0], files.images.sha256],
         [pair[1], files.labels.sha256],
       ] as const) {
-        const got = sha256Of(readMaybeGzip(file));
+        const got = hashBytes(readMaybeGzip(file));
         if (got !== want)
           throw new DownloadError(file, `content sha256 ${got} differs from the expected ${want}`);
       }
@@ -233,7 +228,7 @@ export async function loadMnistLike(
           url: `${base}${file.name}.gz`,
           dest: join(dir, `${file.name}.gz`),
           verify: (p) => {
-            const got = sha256Of(readMaybeGzip(p));
+            const got = hashBytes(readMaybeGzip(p));
             return got === file.sha256
               ? undefined
               : `content sha256 mismatch: expected ${file.sha256}, got ${got}`;
