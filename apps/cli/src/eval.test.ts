@@ -17,6 +17,7 @@ import { setBeforeRenameHook } from '@tsvae/core/testing';
 import { registerTinyPlugins } from '@tsvae/stages/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeRealData } from '../../../test/real-data';
+import { formatDuration } from './eval';
 import { EVAL_FORMAT, main } from './index';
 import { captureIO, SMALL_NETWORKS } from './testing';
 
@@ -189,6 +190,34 @@ describe('tsvae eval', () => {
     }
     // No temporary file is left behind by the atomic write.
     expect(existsSync(join(runDir, 'eval.json.tmp'))).toBe(false);
+  });
+
+  it('formats durations for the estimate', () => {
+    expect([5, 89, 600, 6000].map(formatDuration)).toEqual(['5 s', '89 s', '10 min', '1 h 40 min']);
+  });
+
+  it('states the expected time of each extractor once, from its measured rate (reference included unless cached)', async () => {
+    const run = async (extra: string[]) => {
+      const t = io();
+      const args = ['eval', runDir, ...SMALL, '--batch-size', '16', '--trials', '2', '--backend', 'cpu'];
+      expect(await main([...args, '--out', join(root, 'estimate.json'), ...extra], t)).toBe(0);
+      const lines = t.stdout.text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return lines.filter((l) => l['event'] === 'estimate');
+    };
+    // 64 reference images + 2 modes x 2 trials x 64 samples, 16 a batch: stated after the second batch
+    const fresh = await run(['--no-reference-cache']);
+    expect(fresh).toHaveLength(1);
+    expect(fresh[0]).toMatchObject({ extractor: 'test-pixels', images: 64 + 2 * 2 * 64, done: 32 });
+    const e = fresh[0] as { imagesPerSecond: number; seconds: number };
+    expect(e.imagesPerSecond).toBeGreaterThan(0);
+    expect(e.seconds).toBeCloseTo((64 + 256 - 32) / e.imagesPerSecond, 6);
+    // cached reference features: only the samples are left to embed
+    await run([]);
+    const cached = await run([]);
+    expect(cached[0]).toMatchObject({ images: 256, done: 32 });
   });
 
   it('is reproducible: one mode alone, or trial 0 of several, gives the same FID as before', async () => {

@@ -176,8 +176,70 @@ function ttyEvalProgress(out: OutputStream, now: () => number = () => Date.now()
   };
 }
 
+/** The time an extractor's features will take, stated once from its measured rate. */
+export interface EvalEstimate {
+  readonly extractor: string;
+  /** Images this extractor embeds in the whole evaluation (reference unless cached, every sample). */
+  readonly images: number;
+  /** Of those, already done when the rate was measured. */
+  readonly done: number;
+  readonly imagesPerSecond: number;
+  /** Expected seconds until this extractor's features are all done. */
+  readonly seconds: number;
+}
+
+/**
+ * Watches the progress and, for each extractor, as soon as two batches have been timed (the first
+ * one, which compiles kernels and loads weights, is not counted), calls `state` once with the
+ * expected time of all of that extractor's features: the reference images (when the first batch
+ * is one of theirs, i.e. they were not cached) and `samples` generated images.
+ */
+export function evalEstimator(
+  samples: number,
+  state: (e: EvalEstimate) => void,
+  now: () => number = () => performance.now(),
+): (p: EvaluationProgress) => void {
+  const seen = new Map<string, { phase: string; done: number; t: number; images: number } | 'stated'>();
+  return (p) => {
+    if (p.phase === 'prdc') return;
+    const k = seen.get(p.extractor);
+    if (k === 'stated') return;
+    const t = now();
+    if (k === undefined || k.phase !== p.phase || p.done <= k.done) {
+      // the first batch of this extractor (or of a new phase before a rate could be measured)
+      const images = k?.images ?? (p.phase === 'reference' ? p.total + samples : samples);
+      seen.set(p.extractor, { phase: p.phase, done: p.done, t, images });
+      return;
+    }
+    const rate = (p.done - k.done) / Math.max(1e-9, (t - k.t) / 1000);
+    const done = p.phase === 'reference' ? p.done : k.images - samples + p.done;
+    seen.set(p.extractor, 'stated');
+    state({
+      extractor: p.extractor,
+      images: k.images,
+      done,
+      imagesPerSecond: rate,
+      seconds: (k.images - done) / rate,
+    });
+  };
+}
+
+/** `95 s`, `12 min`, `1 h 40 min`. */
+export function formatDuration(seconds: number): string {
+  if (seconds < 90) return `${Math.max(1, Math.round(seconds))} s`;
+  const min = Math.round(seconds / 60);
+  return min < 60 ? `${min} min` : `${Math.floor(min / 60)} h ${min % 60} min`;
+}
+
 function jsonEvalProgress(out: OutputStream) {
   return (p: EvaluationProgress) => out.write(`${JSON.stringify({ event: 'progress', ...p })}\n`);
+}
+
+function both(a: (p: EvaluationProgress) => void, b: (p: EvaluationProgress) => void) {
+  return (p: EvaluationProgress) => {
+    a(p);
+    b(p);
+  };
 }
 
 function resultTable(rows: readonly GeneratorEvaluation[]): string {
@@ -329,7 +391,14 @@ export async function runEval(o: EvalOpts, io: CliIO): Promise<number> {
               `N = ${s.count} samples vs ${s.referenceCount} ${dsRef.name} ${split} images, ${s.trials} trial${s.trials === 1 ? '' : 's'}; backend: ${describeBackend(backend)}`,
           );
         },
-        onProgress: json ? jsonEvalProgress(io.stdout) : ttyEvalProgress(io.stdout),
+        onProgress: both(
+          json ? jsonEvalProgress(io.stdout) : ttyEvalProgress(io.stdout),
+          evalEstimator(modes.length * o.trials * o.count, (e) => {
+            const text = `expected: ${e.extractor} needs about ${formatDuration(e.seconds)} more for its ${e.images} images (${e.imagesPerSecond.toFixed(1)} img/s)`;
+            if (json) io.stdout.write(`${JSON.stringify({ event: 'estimate', ...e })}\n`);
+            else io.stdout.write(`\r${text}\x1b[K\n`);
+          }),
+        ),
       });
     } catch (e) {
       if (e instanceof EvaluationError) throw new CliError(cliMessage(e, o), 1, { cause: e });
