@@ -257,7 +257,13 @@ async function runParent() {
    */
   const torchEnv = () => {
     const dir = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
-    if (args['torch-blas'] !== 'openmp' || !existsSync(path.join(dir, 'libblas.so.3'))) return process.env;
+    if (args['torch-blas'] !== 'openmp') return process.env;
+    if (!existsSync(path.join(dir, 'libblas.so.3'))) {
+      console.warn(
+        'warning: the OpenMP OpenBLAS build is not installed (apt-get install -y libopenblas0-openmp): torch runs on the pthread build, which fights its own OpenMP threads and makes PyTorch several times slower here; the ratios flatter tsvae',
+      );
+      return process.env;
+    }
     return { ...process.env, LD_LIBRARY_PATH: [dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
   };
   const passthrough = process.argv

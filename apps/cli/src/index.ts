@@ -135,6 +135,7 @@ export { CliError, type CliIO, packageVersions, SIGNAL_EXIT, type StopSignal } f
 export { EVAL_FORMAT, type EvalOpts, runEval } from './eval';
 export { defaultExportDir, type ExportOptions, type ExportResult, exportRun } from './export';
 export { type FitStage2Opts, runFitStage2 } from './fit-stage2';
+export { type LatentRecord, type LatentRecordOptions, latentLine, runLatentDiagnostics } from './latent';
 export {
   loadSamplers,
   MODELS,
@@ -147,7 +148,6 @@ export {
   type TrainerOptions,
   type TrainerResult,
 } from './models';
-export { type LatentRecord, type LatentRecordOptions, latentLine, runLatentDiagnostics } from './latent';
 export { encodeNpy, writeNpy } from './npy';
 export { jsonProgress, type OutputStream, ttyProgress } from './progress';
 export { runTrain, type TrainOpts } from './train';
