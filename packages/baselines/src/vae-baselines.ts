@@ -19,7 +19,6 @@ import type {
   VaeLossTerms,
 } from '@tsvae/core';
 import { create, definePlugin, deriveSeed, z } from '@tsvae/core';
-import { bernoulliNll, DEFAULT_BERNOULLI_CLAMP, gaussianNll, optimalLogGamma } from '@tsvae/distributions';
 import { imageShapeSchema, Stage1VaeModel } from '@tsvae/layers';
 
 const partSchema = (name: string) =>
@@ -394,20 +393,11 @@ export class VaeFlowModel implements Stage1Model {
       const eps = tf.randomNormal(mu.shape, 0, 1, 'float32', options.seed);
       const z0 = tf.add(mu, tf.mul(tf.exp(logSigma), eps)) as tf.Tensor2D;
       const { z, logDet } = this.flow.forward(z0);
-      const out = this.decoder.decode(z, options);
-      let logGamma = this.base.logGamma();
-      if (this.base.likelihood === 'optimal-gamma') {
-        // the closed-form optimum for the batch, as the `vae` plugin's (recorded for sampling)
-        logGamma = optimalLogGamma(x, out.mean, this.base.gammaConvention, this.base.gammaFloor) as tf.Scalar;
-        if (options.training) this.base.gammaLayer?.setLogGamma(logGamma);
-      }
-      const nll =
-        this.base.likelihood === 'bernoulli'
-          ? out.logits
-            ? bernoulliNll(x, out.logits, { from: 'logits' })
-            : bernoulliNll(x, out.mean, { from: 'probs', clamp: DEFAULT_BERNOULLI_CLAMP })
-          : gaussianNll(x, out.mean, logGamma, this.base.gammaConvention);
-      const reconstruction = tf.mean(nll) as tf.Scalar;
+      const { reconstruction, logGamma } = this.base.reconstructionTerm(
+        x,
+        this.decoder.decode(z, options),
+        options,
+      );
       const perExample = tf.sub(
         tf.sum(tf.add(tf.neg(logSigma), tf.mul(0.5, tf.sub(tf.square(z), tf.square(eps)))), 1),
         logDet,

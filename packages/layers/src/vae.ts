@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   Decoder,
+  DecoderOutput,
   Encoder,
   ForwardOptions,
   GaussianParams,
@@ -205,26 +206,41 @@ export class Stage1VaeModel implements Stage1Model {
     return this.likelihood === 'fixed-gamma' ? this.fixedGamma : 1;
   }
 
+  /**
+   * The decoder likelihood term of the loss for a decoder output: the mean negative
+   * log-likelihood of `x` and the `logGamma` it used (for `optimal-gamma` the batch optimum,
+   * written into the `logGamma` state when `options.training`). Shared by every stage-1 model
+   * built on this one (e.g. `@tsvae/baselines`' `vae-flow`).
+   */
+  reconstructionTerm(
+    x: tf.Tensor4D,
+    out: DecoderOutput,
+    options: Pick<LossOptions, 'training'>,
+  ): { reconstruction: tf.Scalar; logGamma: tf.Scalar } {
+    let logGamma = this.logGamma();
+    if (this.likelihood === 'optimal-gamma') {
+      logGamma = optimalLogGamma(x, out.mean, this.gammaConvention, this.gammaFloor) as tf.Scalar;
+      if (options.training) this.gammaLayer?.setLogGamma(logGamma);
+    }
+    const nll =
+      this.likelihood === 'bernoulli'
+        ? out.logits
+          ? bernoulliNll(x, out.logits, { from: 'logits' })
+          : bernoulliNll(x, out.mean, { from: 'probs', clamp: DEFAULT_BERNOULLI_CLAMP })
+        : gaussianNll(x, out.mean, logGamma, this.gammaConvention);
+    return { reconstruction: tf.mean(nll) as tf.Scalar, logGamma };
+  }
+
   loss(x: tf.Tensor4D, options: LossOptions): VaeLossTerms {
     return tf.tidy(() => {
       const { mu, logSigma } = this.encoder.encode(x, options);
       const eps = tf.randomNormal(mu.shape, 0, 1, 'float32', options.seed);
       const z = tf.add(mu, tf.mul(tf.exp(logSigma), eps)) as tf.Tensor2D;
-      const out = this.decoder.decode(z, options);
-      let logGamma = this.logGamma();
-      if (this.likelihood === 'optimal-gamma') {
-        logGamma = optimalLogGamma(x, out.mean, this.gammaConvention, this.gammaFloor) as tf.Scalar;
-        if (options.training) this.gammaLayer?.setLogGamma(logGamma);
-      }
-      let nll: tf.Tensor1D;
-      if (this.likelihood === 'bernoulli') {
-        nll = out.logits
-          ? bernoulliNll(x, out.logits, { from: 'logits' })
-          : bernoulliNll(x, out.mean, { from: 'probs', clamp: DEFAULT_BERNOULLI_CLAMP });
-      } else {
-        nll = gaussianNll(x, out.mean, logGamma, this.gammaConvention);
-      }
-      const reconstruction = tf.mean(nll) as tf.Scalar;
+      const { reconstruction, logGamma } = this.reconstructionTerm(
+        x,
+        this.decoder.decode(z, options),
+        options,
+      );
       const kl = tf.mean(klStandardNormal(mu, logSigma)) as tf.Scalar;
       return {
         loss: tf.add(reconstruction, kl) as tf.Scalar,
