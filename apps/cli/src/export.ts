@@ -247,20 +247,11 @@ async function buildGanRunExport(runDir: string, common: CommonInput, logger: Lo
     for (const n of notes) logger.warn(n);
     return await buildGanExport({
       ...common,
-      run: {
-        id: basename(runDir),
-        trainer: run.record.trainer,
-        seed: run.record.seed,
-        createdAt: run.record.createdAt,
-        position: { ...position },
-        checkpoint: basename(run.checkpoint),
-        // a GAN trains in one stage, which its checkpoints call stage1
-        epochs: { stage1: position.stage === 'done' ? run.config.epochs : position.epoch, stage2: 0 },
-      },
-      dataset: {
-        plugin: run.record.components.dataset.plugin,
-        config: { ...run.record.components.dataset.config },
-      },
+      // a GAN trains in one stage, which its checkpoints call stage1
+      ...runFacts(runDir, run, {
+        stage1: position.stage === 'done' ? run.config.epochs : position.epoch,
+        stage2: 0,
+      }),
       imageShape: [...run.generator.outputShape],
       generator: {
         plugin: ref.plugin,
@@ -318,19 +309,7 @@ async function buildVaeRunExport(runDir: string, common: CommonInput, logger: Lo
     const decoderRef = decoderReference(run);
     return await buildExport({
       ...common,
-      run: {
-        id: basename(runDir),
-        trainer: run.record.trainer,
-        seed: run.record.seed,
-        createdAt: run.record.createdAt,
-        position: { ...position },
-        checkpoint: basename(run.checkpoint),
-        epochs,
-      },
-      dataset: {
-        plugin: run.record.components.dataset.plugin,
-        config: { ...run.record.components.dataset.config },
-      },
+      ...runFacts(runDir, run, epochs),
       imageShape: [...run.stage1.decoder.outputShape],
       gamma: run.stage1.gamma(),
       gammaZ: typeof gammaZ === 'number' && Number.isFinite(gammaZ) ? gammaZ : null,
@@ -416,4 +395,36 @@ export function addExportCommand(program: Command, io: CliIO, result: { code: nu
     .action(async (runArg: string | undefined, o: ExportCliOpts) => {
       result.code = await runExport(runArg, o, io);
     });
+}
+
+/** The `run` and `dataset` facts of an export, the same for a VAE run and a GAN run. */
+function runFacts(
+  runDir: string,
+  run: {
+    readonly record: {
+      readonly trainer: string;
+      readonly seed: number;
+      readonly createdAt: string;
+      readonly components: { readonly dataset: { readonly plugin: string; readonly config: object } };
+    };
+    readonly position: ExportManifest['run']['position'];
+    readonly checkpoint: string;
+  },
+  epochs: ExportManifest['run']['epochs'],
+): Pick<ExportManifest, 'run' | 'dataset'> {
+  return {
+    run: {
+      id: basename(runDir),
+      trainer: run.record.trainer,
+      seed: run.record.seed,
+      createdAt: run.record.createdAt,
+      position: { ...run.position },
+      checkpoint: basename(run.checkpoint),
+      epochs,
+    },
+    dataset: {
+      plugin: run.record.components.dataset.plugin,
+      config: { ...run.record.components.dataset.config },
+    },
+  };
 }
