@@ -199,7 +199,16 @@ describe.runIf(!unavailable || mustRun)('a tiny study on a real single-node Slur
       await sleep(1000);
     }
     mark(`job ${job} ended`);
-    expect(done.map((s) => `${s.cell} ${s.state}`)).toEqual(['two-stage-vae-seed0 done', `${gan} done`]);
+    // on failure: what the scheduler and the cell recorded
+    const evidence = () =>
+      [`${job}_1.out`, `../cells/${gan}.json`]
+        .map((f) => join(dir, 'slurm', f))
+        .map((f) => `${f}:\n${existsSync(f) ? readFileSync(f, 'utf8').slice(-3000) : '(missing)'}`)
+        .join('\n');
+    expect(
+      done.map((s) => `${s.cell} ${s.state}`),
+      evidence(),
+    ).toEqual(['two-stage-vae-seed0 done', `${gan} done`]);
     expect(done.find((s) => s.cell === gan)?.restarts).toBe(1);
     const log = logEvents(dir, gan);
     // the first attempt stopped with a checkpoint (exit 143), the requeued one finished

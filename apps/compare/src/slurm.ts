@@ -109,7 +109,9 @@ export function batchScript(request: BatchSubmitRequest, cancelledMarker: string
     // stopped by SIGTERM with a checkpoint (time limit, preemption, scancel --signal=TERM): requeue
     `if [ "$rc" -eq 143 ] && [ ! -e ${sh(cancelledMarker)}"$SLURM_ARRAY_JOB_ID" ]; then`,
     '  echo "# interrupted with a checkpoint: requeued"',
-    '  scontrol requeue "$SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID"',
+    // Slurm ends a running job it requeues: wait for that. Exiting first races with the requeue,
+    // and when the exit is recorded after it the task ends FAILED instead of pending again.
+    '  if scontrol requeue "$SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID"; then sleep 300; fi',
     'fi',
     'exit "$rc"',
     '',
