@@ -140,6 +140,31 @@ describe('study validation names the field', () => {
     expect(twoVariants.models.map((m) => m.id)).toEqual(['two-stage-vae', 'two-stage-gmm']);
   });
 
+  it('a model sampled in another mode than its own is not its Table 1 row and has no published FID', () => {
+    const s = parseStudy(
+      {
+        ...base,
+        models: [
+          { name: 'two-stage-vae', stage1Epochs: 2, stage2Epochs: 3 },
+          {
+            name: 'two-stage-vae',
+            id: 'stage1-one-stage',
+            stage1Epochs: 2,
+            stage2Epochs: 0,
+            mode: 'one-stage',
+          },
+        ],
+      },
+      '/studies/modes.json',
+    );
+    expect(s.models.map((m) => [m.id, m.mode, m.table1])).toEqual([
+      ['two-stage-vae', 'two-stage', '2-Stage VAE'],
+      ['stage1-one-stage', 'one-stage', '2-Stage VAE (one-stage samples)'],
+    ]);
+    expect(publishedFid(s.models[0]!.table1, 'mnist')).not.toBeNull();
+    expect(publishedFid(s.models[1]!.table1, 'mnist')).toBeNull();
+  });
+
   it('files: JSON and YAML; a file that does not parse names the file', () => {
     const yaml = writeStudy(
       root,

@@ -420,17 +420,19 @@ export function parseStudy(
       family === 'two-stage'
         ? { stage1Epochs: m.stage1Epochs ?? 0, stage2Epochs: m.stage2Epochs ?? 0 }
         : { epochs: m.epochs ?? 0 };
+    const mode = m.mode ?? (modes[0] as StudyModel['mode']);
     models.push({
       id,
       name: m.name,
-      table1: info.table1,
+      // sampled in another mode than its own, a model is not its Table 1 row (nor its published FID)
+      table1: mode === modes[0] ? info.table1 : `${info.table1} (${mode} samples)`,
       family,
       trainer: info.trainer,
       preset: m.preset ?? s.preset,
       budget,
       totalEpochs: (budget.epochs ?? 0) + (budget.stage1Epochs ?? 0) + (budget.stage2Epochs ?? 0),
       config: m.config,
-      mode: m.mode ?? (modes[0] as StudyModel['mode']),
+      mode,
     });
   });
 
