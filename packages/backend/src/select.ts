@@ -192,7 +192,9 @@ async function loadTensorflow(
   // a tfjs-node outside the application brings its own copy of tfjs, whose loading re-registered
   // tfjs's stock gradients over the ones this package had put in place
   reapplyHigherOrderGradients();
-  const kernels = o.trainingKernels ? registerTensorflowKernels() : [];
+  const kernels = o.trainingKernels
+    ? registerTensorflowKernels({ onednn: (onednnLoaded ?? onednn).onednn })
+    : [];
   if (!o.trainingKernels) unregisterTensorflowKernels();
   const version = (mod as { version?: Record<string, string | undefined> } | null)?.version;
   const library = nodeBackend()?.binding.TF_Version ?? null;

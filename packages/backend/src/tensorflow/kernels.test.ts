@@ -85,9 +85,29 @@ describe.runIf(TENSORFLOW_REQUIRED)('the tensorflow backend (TSVAE_TEST_TENSORFL
 });
 
 describe.skipIf(!probe.ok)(skipTitle('tensorflow kernels agree with the cpu backend', probe), () => {
-  it('registered: BatchMatMul and the native ReLU gradients', () => {
-    expect(registerTensorflowKernels()).toEqual(['BatchMatMul', 'TsvaeReluGrad', 'TsvaeLeakyReluGrad']);
-    expect(probe.ok && probe.info.trainingKernels).toEqual(tensorflowKernelsRegistered());
+  it('registered: the native ReLU gradients, and the transposing BatchMatMul only without oneDNN', async () => {
+    const all = ['BatchMatMul', 'TsvaeReluGrad', 'TsvaeLeakyReluGrad'];
+    const onednn = probe.ok && probe.info.native?.onednn === true;
+    // what initBackend registered for the oneDNN setting it loaded TensorFlow with
+    expect(probe.ok && probe.info.trainingKernels).toEqual(onednn ? all.slice(1) : all);
+    await tf.setBackend('tensorflow');
+    const a = tf.ones([4, 3]);
+    const b = tf.ones([5, 3]);
+    const kernels = async () => {
+      const p = await tf.profile(() => tf.matMul(a, b, false, true));
+      tf.dispose(p.result as tf.Tensor);
+      return p.kernelNames;
+    };
+    expect(registerTensorflowKernels()).toEqual(all);
+    expect(await kernels()).toContain('Transpose'); // ours materialises the cheaper transpose
+    // with oneDNN the stock kernel (adj_x / adj_y) comes back, also after ours was registered
+    expect(registerTensorflowKernels({ onednn: true })).toEqual(all.slice(1));
+    expect(tensorflowKernelsRegistered()).toEqual(all.slice(1));
+    expect(await kernels()).toEqual(['BatchMatMul']);
+    // the comparisons below run on ours
+    expect(registerTensorflowKernels()).toEqual(all);
+    expect(tensorflowKernelsRegistered()).toEqual(all);
+    tf.dispose([a, b]);
   });
 
   it('covers both plans of the transposed product', () => {

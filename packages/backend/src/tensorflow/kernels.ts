@@ -7,7 +7,10 @@
  *   untransposed. This kernel materialises the cheaper side instead, as the wasm one does
  *   (`batchMatMulPlan`): the transposed operand(s), or `C^T = op(B)^T op(A)^T` and then `C^T`
  *   (for that product: a 64x1024 and a 64x6272 transpose instead of a 6272x1024 one), then an
- *   untransposed BatchMatMulV2. Not on a GPU (cuBLAS transposes for free).
+ *   untransposed BatchMatMulV2. Not on a GPU (cuBLAS transposes for free), and not with oneDNN on
+ *   (the default): oneDNN's matmul takes the transposed operands at no extra cost, and there the
+ *   materialised transposes cost more than they save (bench/backend-vs-torch.mjs --profile, stage 2:
+ *   BatchMatMul + Transpose 53 ms a step with this kernel, 41.5 ms with the stock one).
  * - The ReLU and leaky-ReLU gradients: tfjs computes them as `dy * step(x)` and
  *   `where(x > 0, dy, alpha dy)`, which tfjs-node runs as IsNan + Greater + Fill + Select + Mul
  *   (about 12 ms of a stage-1 step); TensorFlow has them as single ops, `ReluGrad` and
@@ -238,25 +241,42 @@ function registerGradients(): void {
   }
 }
 
+/** Options of {@link registerTensorflowKernels}. */
+export interface TensorflowKernelOptions {
+  /**
+   * Whether TensorFlow runs with oneDNN (`TF_ENABLE_ONEDNN_OPTS`, as {@link initBackend} set it).
+   * With oneDNN the transposing `BatchMatMul` is not registered (it is slower there). Default
+   * false: the kernel is registered.
+   */
+  readonly onednn?: boolean;
+}
+
 /**
  * Registers the `tensorflow` backend's faster kernels and gradients (see the module
  * documentation). Call after tfjs-node has loaded (its own registrations would replace these);
  * {@link initBackend} does when it picks `tensorflow`. Idempotent, and repairs registrations a
  * later tfjs load replaced. Returns the kernels in effect.
  */
-export function registerTensorflowKernels(): readonly TensorflowKernel[] {
+export function registerTensorflowKernels(
+  options: TensorflowKernelOptions = {},
+): readonly TensorflowKernel[] {
   const out: TensorflowKernel[] = [];
   const backend = nodeBackend();
   if (backend === null) return out; // no tfjs-node (or not the one these kernels know)
   const current = getKernel('BatchMatMul', TF);
   const onGpu = backend.binding.isUsingGpuDevice();
-  if (current !== undefined && !onGpu) {
+  if (current !== undefined && !onGpu && !options.onednn) {
     if (stockBatchMatMul === undefined || current.kernelFunc !== ourBatchMatMul?.kernelFunc) {
       stockBatchMatMul = current;
       ourBatchMatMul = makeBatchMatMul(current);
       replaceKernel(ourBatchMatMul);
     }
     out.push('BatchMatMul');
+  } else if (stockBatchMatMul !== undefined && current?.kernelFunc === ourBatchMatMul?.kernelFunc) {
+    // registered earlier in this process without oneDNN: back to tfjs-node's own
+    replaceKernel(stockBatchMatMul);
+    stockBatchMatMul = undefined;
+    ourBatchMatMul = undefined;
   }
   replaceKernel(reluGradKernel);
   replaceKernel(leakyReluGradKernel);
