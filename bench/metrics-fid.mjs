@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 /**
  * @tsvae/metrics against the references on this machine:
- *  - FID Inception feature extraction, images/s (tfjs wasm or cpu, seeded weights from
+ *  - FID Inception feature extraction, images/s (a tfjs backend as @tsvae/backend sets it up:
+ *    tensorflow after `tsvae setup tensorflow`, wasm or cpu; seeded weights from
  *    tools/fid_oracle.py) vs pytorch-fid 0.3.0 on torch CPU, same input size (32x32 -> 299);
  *  - the FID statistic at 2048-d: float64 statistics + FID (symmetric eigensolver) vs numpy
  *    np.cov + scipy.linalg.sqrtm (pytorch-fid's calculate_frechet_distance).
  *
- *   node bench/metrics-fid.mjs [--images 16] [--n-feat 2500] [--dim 2048] [--backend wasm|cpu]
+ *   node bench/metrics-fid.mjs [--images 16] [--n-feat 2500] [--dim 2048] [--backend tensorflow|wasm|cpu|auto]
  *                              [--no-python] [--python /usr/bin/python3]
  *
- * Needs packages/metrics/dist (built when missing) and, for extraction,
+ * Needs packages/metrics/dist and packages/backend/dist (built when missing) and, for extraction,
  * .cache/metrics/pt_inception-seeded.pth (`/usr/bin/python3 tools/fid_oracle.py weights`).
  */
 import { spawnSync } from 'node:child_process';
@@ -29,12 +30,15 @@ const dim = Number(opt('dim', 2048));
 const backend = opt('backend', 'wasm');
 const python = opt('python', '/usr/bin/python3');
 
-if (!existsSync(join(root, 'packages/metrics/dist/index.js'))) {
-  spawnSync('npx', ['tsup'], { cwd: join(root, 'packages/metrics'), stdio: 'inherit' });
+for (const pkg of ['backend', 'metrics']) {
+  if (!existsSync(join(root, `packages/${pkg}/dist/index.js`))) {
+    spawnSync('npx', ['tsup'], { cwd: join(root, `packages/${pkg}`), stdio: 'inherit' });
+  }
 }
 const tf = await import('@tensorflow/tfjs-core');
-await import(backend === 'wasm' ? '@tensorflow/tfjs-backend-wasm' : '@tensorflow/tfjs-backend-cpu');
-await tf.setBackend(backend);
+// the backend as tsvae sets it up (threads, oneDNN, kernels): what `tsvae eval` runs on
+const { initBackend, describeBackend } = await import(join(root, 'packages/backend/dist/index.js'));
+const info = await initBackend(backend === 'auto' ? {} : { backend });
 const m = await import(join(root, 'packages/metrics/dist/index.js'));
 
 function lcgFeatures(seed, n, d, scale = 1) {
@@ -53,7 +57,7 @@ function lcgFeatures(seed, n, d, scale = 1) {
   return x;
 }
 
-const result = { backend, images: nImages, nFeat, dim };
+const result = { backend: info.backend, describe: describeBackend(info), images: nImages, nFeat, dim };
 const pth = join(process.env.TSVAE_CACHE ?? join(root, '.cache'), 'metrics', 'pt_inception-seeded.pth');
 if (nImages > 0 && existsSync(pth)) {
   const net = new m.FidInception(
@@ -93,7 +97,15 @@ if (!args.includes('--no-python')) {
       '--n-feat',
       String(nFeat),
     ],
-    { cwd: root, encoding: 'utf8' },
+    {
+      cwd: root,
+      encoding: 'utf8',
+      // torch on as many threads as the tfjs backend (its default can be 1)
+      env: {
+        ...process.env,
+        TSVAE_TORCH_THREADS: process.env.TSVAE_TORCH_THREADS ?? String(info.threads),
+      },
+    },
   );
   if (r.status === 0) {
     const ref = JSON.parse(r.stdout.trim().split('\n').at(-1));

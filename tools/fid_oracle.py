@@ -357,6 +357,8 @@ def cmd_bench(wheel, n_images, dim, n_feat):
     """Reference timings for bench/metrics-fid.mjs: pytorch-fid extraction and scipy FID."""
     import time
     import torch
+    # the threads tsvae uses (bench/metrics-fid.mjs passes them; torch's own default can be 1)
+    torch.set_num_threads(int(os.environ.get('TSVAE_TORCH_THREADS', os.cpu_count() or 1)))
     out = {'torch_threads': torch.get_num_threads()}
     if n_images > 0:
         pfi = import_pytorch_fid(wheel)

@@ -30,6 +30,7 @@ export {
   TENSORFLOW_GRADIENTS,
   TENSORFLOW_KERNELS,
   type TensorflowKernel,
+  type TensorflowKernelOptions,
   tensorflowKernelsRegistered,
   unregisterTensorflowKernels,
 } from './tensorflow/kernels';
