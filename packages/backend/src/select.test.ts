@@ -223,6 +223,27 @@ describe('tfjs-node from tsvae setup tensorflow, from a path, and oneDNN', () =>
     }
   });
 
+  it("loads tfjs-node without the application's arguments (node-pre-gyp reads --dir X as its --directory)", async () => {
+    const argv = process.argv;
+    process.argv = [argv[0]!, '/x/tsvae-compare', 'run', 'study.json', '--dir', '/tmp/elsewhere'];
+    const seen: string[][] = [];
+    try {
+      const info = await selectBackend({
+        ...absentEverywhere,
+        loadModule: (s) => {
+          seen.push(process.argv.slice(2));
+          return s === '@tensorflow/tfjs-node' ? fakeTfjsNode() : Promise.reject(notFound(s));
+        },
+      });
+      expect(info.backend).toBe('tensorflow');
+      expect(seen).toEqual([[]]);
+      expect(process.argv.slice(2)).toEqual(['run', 'study.json', '--dir', '/tmp/elsewhere']);
+    } finally {
+      process.argv = argv;
+      restore();
+    }
+  });
+
   it("prefers the project's working tfjs-node, and falls to the setup's when the project's addon is missing", async () => {
     try {
       const project = await selectBackend({

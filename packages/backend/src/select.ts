@@ -173,12 +173,18 @@ async function loadTensorflow(
   const before = process.env['TF_ENABLE_ONEDNN_OPTS'];
   const onednn = applyOnednn(o);
   let mod: unknown;
+  // tfjs-node finds its addon through node-pre-gyp, which parses process.argv with abbreviations:
+  // an application's `--dir X` reads as its `--directory X` and the addon is looked up under X
+  const argv = process.argv;
+  process.argv = argv.slice(0, 2);
   try {
     mod = await o.loadModule(from.specifier);
   } catch (e) {
     // nothing loaded: leave the environment as it was
     if (before === undefined && onednnLoaded === null) delete process.env['TF_ENABLE_ONEDNN_OPTS'];
     return { ok: false, ...classifyLoadError(from.specifier, e) };
+  } finally {
+    process.argv = argv;
   }
   if (tf.findBackendFactory('tensorflow') === null || !(await setBackendQuietly('tensorflow'))) {
     return {
