@@ -112,15 +112,29 @@ function jobOf(io: ReturnType<typeof captureIO>): string {
   return job as string;
 }
 
-/** A requeued task waits for its begin time (about 2 minutes): make it eligible now. */
+/** A requeued task waits for its begin time (about 2 minutes): make it eligible now (test only). */
 async function expedite(job: string, index: number): Promise<void> {
   const id = `${job}_${index}`;
+  let taskJobId = '';
   await waitFor(
     `${id} requeued`,
     () => {
       const r = spawnSync('scontrol', ['-o', 'show', 'job', job], { encoding: 'utf8' });
       const t = parseScontrol(job, r.stdout).find((x) => x.index === index);
+      // the element's own job id (its slurmstepd processes are named by it)
+      const line = r.stdout.split('\n').find((l) => l.includes(` ArrayTaskId=${index} `));
+      taskJobId = /JobId=(\d+)/.exec(line ?? '')?.[1] ?? job;
       return t && t.restarts >= 1 && t.state === 'PENDING';
+    },
+    60,
+  );
+  // only once the stopped run has fully ended (its slurmstepd gone): a start time moved while it
+  // still completes lets its completion land on the pending job, which then ends FAILED
+  await waitFor(
+    `the stopped run of ${id} to end`,
+    () => {
+      const r = spawnSync('pgrep', ['-f', `slurmstepd: \\[${taskJobId}\\.`]);
+      return r.error !== undefined || r.status === 1; // no pgrep: do not wait
     },
     60,
   );
