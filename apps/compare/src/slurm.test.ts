@@ -94,6 +94,16 @@ function logEvents(dir: string, cell: string): Record<string, unknown>[] {
     });
 }
 
+/** slurmctld's log lines about one job (its array elements included), for failure messages. */
+function slurmctldLines(job: string): string {
+  const log = '/var/log/slurm/slurmctld.log';
+  if (!existsSync(log)) return '(no log)';
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(`JobId=${job}_`) || l.includes(`JobId=${job} `) || l.includes(`JobId=${job}:`))
+    .join('\n');
+}
+
 const trialFids = (r: StudyResults) =>
   Object.fromEntries(r.cells.map((c) => [c.id, c.metrics.map((m) => m.trials.map((t) => t.fid))]));
 const readResults = (dir: string) =>
@@ -138,6 +148,11 @@ async function expedite(job: string, index: number): Promise<void> {
     },
     60,
   );
+  // Slurm holds a requeued task for the credential lifetime (about 2 minutes) because slurmd
+  // refuses a relaunch whose credential is not newer than the revocation of the stopped run, and
+  // compares them in whole seconds: a start in the same second as the kill ends the task FAILED
+  // ("Job N already killed, do not launch batch job", seen in CI). Let two seconds pass first.
+  await sleep(2500);
   spawnSync('scontrol', ['update', `JobId=${id}`, 'StartTime=now']);
 }
 
@@ -218,6 +233,7 @@ describe.runIf(!unavailable || mustRun)('a tiny study on a real single-node Slur
       [`${job}_1.out`, `../cells/${gan}.json`]
         .map((f) => join(dir, 'slurm', f))
         .map((f) => `${f}:\n${existsSync(f) ? readFileSync(f, 'utf8').slice(-3000) : '(missing)'}`)
+        .concat(`slurmctld.log:\n${slurmctldLines(job)}`)
         .join('\n');
     expect(
       done.map((s) => `${s.cell} ${s.state}`),

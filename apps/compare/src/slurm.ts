@@ -102,7 +102,7 @@ export function batchScript(request: BatchSubmitRequest, cancelledMarker: string
     '#!/bin/bash',
     `# tsvae-compare: study ${request.name}, one array task per cell (its index in the study)`,
     `cd ${sh(request.dir)} || exit 1`,
-    'echo "# $(date -Is) job $SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID on $(hostname), restart $SLURM_RESTART_COUNT"',
+    'echo "# $(date -Is) job $SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID on $(hostname), restart $((SLURM_RESTART_COUNT + 0))"',
     // a job step: --signal=TERM@N and scancel --signal=TERM reach it
     `srun --ntasks=1 ${cmd}`,
     'rc=$?',
