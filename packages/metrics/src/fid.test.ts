@@ -114,6 +114,45 @@ describe('statistics', () => {
     for (let i = 0; i < 16; i++) expect(t.mu[i]).toBeCloseTo(s.mu[i] as number, 13);
   });
 
+  it('any dimension (not only multiples of the 4x4 register blocks), any batch split: equals the two-pass covariance', () => {
+    for (const [d, n] of [
+      [1, 5],
+      [3, 70],
+      [7, 131],
+      [18, 200],
+    ] as const) {
+      let state = 12345 + d;
+      const rand = () => {
+        state = (state * 1103515245 + 12345) % 2147483648;
+        return state / 2147483648;
+      };
+      // features with an offset and correlated columns (x_j = u_j + 0.5 u_{j-1} + 3)
+      const u = Array.from({ length: n * d }, rand);
+      const x = new Float64Array(n * d);
+      for (let r = 0; r < n; r++)
+        for (let j = 0; j < d; j++)
+          x[r * d + j] = (u[r * d + j] as number) + (j > 0 ? 0.5 * (u[r * d + j - 1] as number) : 0) + 3;
+      const mu = new Float64Array(d);
+      for (let r = 0; r < n; r++)
+        for (let j = 0; j < d; j++) mu[j] = (mu[j] as number) + (x[r * d + j] as number) / n;
+      const ref = new Float64Array(d * d);
+      for (let r = 0; r < n; r++)
+        for (let i = 0; i < d; i++)
+          for (let j = 0; j < d; j++)
+            ref[i * d + j] =
+              (ref[i * d + j] as number) +
+              (((x[r * d + i] as number) - (mu[i] as number)) *
+                ((x[r * d + j] as number) - (mu[j] as number))) /
+                (n - 1);
+      const acc = new StatisticsAccumulator(d);
+      for (let lo = 0; lo < n; lo += 67) acc.add(x.subarray(lo * d, Math.min(n, lo + 67) * d));
+      for (const s of [computeStatistics(x, d), acc.finalize()]) {
+        for (let i = 0; i < d; i++) expect(s.mu[i]).toBeCloseTo(mu[i] as number, 12);
+        for (let i = 0; i < d * d; i++) expect(s.sigma[i]).toBeCloseTo(ref[i] as number, 12);
+      }
+    }
+  });
+
   it('round-trips the pytorch-fid .npz layout', () => {
     const s = statisticsFromNpz(fixtureBytes('math', 'random32_1.npz'));
     const bytes = statisticsToNpz({ ...s, count: 500 });
