@@ -18,6 +18,7 @@ import type { Cell, StudyPlan } from './plan';
 import { renderReport } from './report';
 import { collectResults, type StudyResults } from './results';
 import { CompareError, checkStudy, prepareStudy, runStudy } from './run';
+import { shortHash } from './stable';
 import { loadStudy, type Study } from './study';
 
 /** The format tag of `<dir>/jobs.json`. */
@@ -266,6 +267,9 @@ export async function submitStudy(study: Study, options: SubmitStudyOptions): Pr
         study.source,
         '--dir',
         dir,
+        // the element's index names a cell only in this list: a task refuses another one
+        '--cells',
+        cellsDigest(plan.cells.map((c) => c.id)),
         ...(options.backend ? ['--backend', options.backend] : []),
         ...(options.plugins ?? []).flatMap((p) => ['--plugins', p]),
       ];
@@ -346,11 +350,22 @@ export async function cancelStudy(dir: string): Promise<string[]> {
   return cancelled;
 }
 
+/** A digest of a study's cell ids in index order (what the array indices of a job refer to). */
+export function cellsDigest(ids: readonly string[]): string {
+  return shortHash(ids.join('\n'));
+}
+
 /** Options of {@link runTask}. */
 export interface RunTaskOptions {
   readonly dir: string;
   /** The cell's index in the study (models, then seeds). */
   readonly index: number;
+  /**
+   * {@link cellsDigest} of the study's cells when the job was submitted: when the study now lists
+   * other cells (a model added, removed or reordered, other seeds), the index no longer names the
+   * cell it was submitted for, and the task refuses to run.
+   */
+  readonly cells?: string;
   readonly plugins?: readonly string[];
   readonly backend?: string;
   readonly logger?: Logger;
@@ -369,6 +384,13 @@ export async function runTask(studyFile: string, options: RunTaskOptions): Promi
   const dir = resolve(options.dir);
   const plan = await prepareStudy(study, dir, options);
   const cell = plan.cells[options.index];
+  if (options.cells !== undefined && options.cells !== cellsDigest(plan.cells.map((c) => c.id))) {
+    throw new SubmissionError(
+      `${studyFile} lists other cells than when this job was submitted, so index ${options.index} ` +
+        `(now ${cell ? cell.id : 'no cell'}) may not be the cell it was submitted for; nothing was run. ` +
+        `Cancel the job (tsvae-compare cancel) and run the study again.`,
+    );
+  }
   if (!cell) {
     throw new SubmissionError(`no cell ${options.index}: the study has ${plan.cells.length} cells`);
   }

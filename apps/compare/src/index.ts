@@ -16,6 +16,7 @@ import '@tsvae/metrics';
 export {
   type CellJobStatus,
   cancelStudy,
+  cellsDigest,
   collectStudy,
   JOBS_FORMAT,
   type JobRecord,

@@ -420,13 +420,18 @@ export function buildProgram(io: CliIO, result: { code: number; json: boolean })
       if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--index must be a cell index, got "${v}".`);
       return Number(v);
     })
+    .option('--cells <digest>', "the study's cells when the job was submitted (refuse others)")
     .addOption(new Option('--plugins <module>', 'plugin module (repeatable)').argParser(collect))
     .option('--backend <name>', 'tfjs backend')
     .action(
-      async (studyFile: string, o: { dir: string; index: number; plugins?: string[]; backend?: string }) => {
+      async (
+        studyFile: string,
+        o: { dir: string; index: number; cells?: string; plugins?: string[]; backend?: string },
+      ) => {
         result.code = await runTask(resolve(cwd, studyFile), {
           dir: resolve(cwd, o.dir),
           index: o.index,
+          ...(o.cells ? { cells: o.cells } : {}),
           ...(o.plugins ? { plugins: o.plugins } : {}),
           ...(o.backend ? { backend: o.backend } : {}),
           logger: stderrLogger(io, false),

@@ -7,11 +7,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
-/** A started cluster: its partition and a `stop()` that ends the daemons it started (by pid). */
+/**
+ * A started cluster: its partition and a `stop()` that, when this helper started slurmctld,
+ * cancels every job still known to it, waits until none is left, and ends the daemons it started
+ * (by pid).
+ */
 export interface TestCluster {
   readonly partition: string;
   readonly node: string;
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 const BINARIES = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'srun', 'squeue', 'scontrol', 'scancel'];
@@ -103,14 +107,25 @@ export async function startTestCluster(): Promise<TestCluster> {
       ].join('\n'),
     );
     chownSync('/var/spool/slurmctld', 0, 0);
-    execFileSync('slurmctld', []);
+    // -c: no state of an earlier cluster (jobs it still thought running would hold the node)
+    execFileSync('slurmctld', ['-c']);
     started.push({ name: 'slurmctld', pidFile: ctldPid });
   }
   if (!alive(pidOf(dPid))) {
     execFileSync('slurmd', []);
     started.push({ name: 'slurmd', pidFile: dPid });
   }
-  const stop = () => {
+  const stop = async () => {
+    if (started.some((d) => d.name === 'slurmctld')) {
+      // a task still ending (its step completion on the way) must not outlive the daemons: its
+      // slurmstepd would retry munge for minutes and the next cluster would recover the job
+      spawnSync('scancel', ['--partition', 'main']);
+      for (let i = 0; i < 60; i++) {
+        const q = spawnSync('squeue', ['-h', '-o', '%i'], { encoding: 'utf8' });
+        if (q.status !== 0 || q.stdout.trim() === '') break;
+        await sleep(500);
+      }
+    }
     for (const d of [...started].reverse()) {
       const pid = pidOf(d.pidFile);
       if (alive(pid)) process.kill(pid as number, 'SIGTERM');
@@ -127,6 +142,6 @@ export async function startTestCluster(): Promise<TestCluster> {
   const log = existsSync('/var/log/slurm/slurmctld.log')
     ? readFileSync('/var/log/slurm/slurmctld.log', 'utf8').split('\n').slice(-10).join('\n')
     : '';
-  stop();
+  await stop();
   throw new Error(`the test Slurm cluster did not come up (sinfo never showed the node idle)\n${log}`);
 }

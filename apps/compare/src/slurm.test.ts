@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunDirectory } from '@tsvae/stages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CellJobStatus } from './batch';
+import { type CellJobStatus, cellsDigest } from './batch';
 import { main } from './main';
 import type { CellStatus } from './plan';
 import type { StudyResults } from './results';
@@ -57,6 +57,26 @@ describe('slurm helpers', () => {
     }
     expect(existsSync(join(dir, 'jobs.json'))).toBe(false);
     expect(readdirSync(join(dir, 'slurm'))).toEqual([]);
+    rmSync(root, { recursive: true, force: true });
+  }, 60_000);
+
+  it('a task whose study lists other cells than at submission refuses to run (its index may name another cell)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tsvae-slurm-unit-'));
+    const study = tinyStudy({ seeds: [0] });
+    const file = writeStudy(join(root, 'files'), study);
+    const dir = join(root, 'study');
+    const ids = ['two-stage-vae-seed0', 'ns-gan-seed0'];
+    // submitted when the study had a model in front: index 1 was two-stage-vae-seed0 then
+    const io = captureIO();
+    const code = await main(
+      ['task', file, '--dir', dir, '--index', '1', '--cells', cellsDigest(['wae-mmd-seed0', ...ids])],
+      io,
+    );
+    expect(code).toBe(1);
+    expect(io.stderr.text).toContain('lists other cells than when this job was submitted');
+    expect(io.stderr.text).toContain('index 1 (now ns-gan-seed0)');
+    expect(existsSync(join(dir, 'runs'))).toBe(false);
+    expect(cellsDigest(ids)).not.toBe(cellsDigest([...ids].reverse()));
     rmSync(root, { recursive: true, force: true });
   }, 60_000);
 });
@@ -182,8 +202,8 @@ describe.runIf(!unavailable || mustRun)('a tiny study on a real single-node Slur
     mark('local executor reference done');
   }, 300_000);
 
-  afterAll(() => {
-    cluster?.stop();
+  afterAll(async () => {
+    await cluster?.stop();
     console.info(`slurm test timeline:\n${timeline.join('\n')}`);
     if (!process.env['TSVAE_KEEP_TEST_DIRS']) rmSync(root, { recursive: true, force: true });
   });
@@ -206,8 +226,14 @@ describe.runIf(!unavailable || mustRun)('a tiny study on a real single-node Slur
     const job = jobOf(io);
     expect(job).toMatch(/^\d+$/);
     mark(`submitted job ${job} (2 cells)`);
-    const jobs = JSON.parse(readFileSync(join(dir, 'jobs.json'), 'utf8')) as { jobs: { jobId: string }[] };
+    const jobs = JSON.parse(readFileSync(join(dir, 'jobs.json'), 'utf8')) as {
+      jobs: { jobId: string; script: string }[];
+    };
     expect(jobs.jobs.map((j) => j.jobId)).toEqual([job]);
+    // the elements carry the digest of the study's cells (checked by each task)
+    expect(readFileSync(jobs.jobs[0]?.script ?? '', 'utf8')).toContain(
+      `--cells ${cellsDigest(['two-stage-vae-seed0', gan])}`,
+    );
     const st = await status(file, dir);
     expect(st.every((s) => s.job === job && (s.state === 'pending' || s.state === 'running'))).toBe(true);
 
