@@ -159,9 +159,10 @@ describe('tsvae fit-stage2', () => {
     expect(await main(['fit-stage2', runDir, ...args, '--name', 'flow'], cut)).toBe(143);
     expect(cut.stdout.text).toContain('"event":"interrupted","signal":"SIGTERM"');
     const again = captureIO();
-    expect(await main(['fit-stage2', runDir, '--name', 'flow', '--resume', '--backend', 'cpu'], again)).toBe(
-      0,
-    );
+    // --out <run>/stage2-<name> names the same second stage as --name <name>
+    const out = join(runDir, 'stage2-flow');
+    expect(await main(['fit-stage2', runDir, '--out', out, '--resume', '--backend', 'cpu'], again)).toBe(0);
+    expect(jsonLines(again.stdout.text)[0]).toMatchObject({ event: 'start', name: 'flow', resume: true });
     expect(stage2Weights(join(runDir, 'stage2-flow', 'checkpoints'))).toEqual(
       stage2Weights(join(runDir, 'stage2-flow-straight', 'checkpoints')),
     );
@@ -176,6 +177,18 @@ describe('tsvae fit-stage2', () => {
         /--second-stage cannot be combined/,
       ],
       [['fit-stage2', runDir, '--resume'], 2, /--resume needs --name/],
+      [
+        ['fit-stage2', runDir, '--second-stage', 'gmm', '--out', join(runDir, 'elsewhere')],
+        2,
+        /--out must be <run>\/stage2-<name>.*got .*elsewhere/,
+      ],
+      [['fit-stage2', runDir, '--second-stage', 'gmm', '--out', `${runDir}-x/stage2-a`], 2, /--out must be/],
+      [['fit-stage2', runDir, '--second-stage', 'gmm', '--out', join(runDir, 'stage2-')], 2, /--out must be/],
+      [
+        ['fit-stage2', runDir, '--second-stage', 'gmm', '--out', join(runDir, 'stage2-a'), '--name', 'b'],
+        2,
+        /--out .* is the second stage "a", but --name says "b"/,
+      ],
       [['fit-stage2', runDir, '--second-stage', 'nope', '--backend', 'cpu'], 1, /nope/],
       [
         ['fit-stage2', runDir, '--second-stage', 'gmm', '--name', 'bad', '--set', 'k=3', '--backend', 'cpu'],

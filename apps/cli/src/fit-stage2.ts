@@ -3,7 +3,7 @@
  * `<run>/stage2-<name>/` (`@tsvae/stages`' `fitSecondStage`); sample and evaluate it with
  * `--stage2 <name>`.
  */
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { describeBackend } from '@tsvae/backend';
 import { fitSecondStage } from '@tsvae/stages';
 import type { Command } from 'commander';
@@ -31,6 +31,7 @@ import { jsonProgress, ttyProgress } from './progress';
 export interface FitStage2Opts {
   secondStage?: string;
   name?: string;
+  out?: string;
   set?: string[];
   epochs?: number;
   lr?: number;
@@ -55,6 +56,20 @@ const DEFINING: readonly [keyof FitStage2Opts, string][] = [
   ['seed', '--seed'],
 ];
 
+/**
+ * The second-stage name that `--out` names: a run's second stages live inside it, as
+ * `<run>/stage2-<name>/` (where `sample` and `eval --stage2 <name>` find them).
+ */
+function nameFromOut(runDir: string, out: string, given: string): string {
+  const base = basename(out);
+  if (dirname(out) !== runDir || !base.startsWith('stage2-') || base.length === 'stage2-'.length) {
+    throw usageError(
+      `--out must be <run>/stage2-<name> (${runDir}/stage2-<name>): a run's second stages live inside it, where sample and eval --stage2 <name> find them; got ${given}`,
+    );
+  }
+  return base.slice('stage2-'.length);
+}
+
 /** Runs `tsvae fit-stage2`; resolves to the exit code (130 / 143 / 129 when stopped by a signal). */
 export async function runFitStage2(
   runArg: string,
@@ -67,6 +82,10 @@ export async function runFitStage2(
   result.json = json;
   await loadPluginModules(o.plugins, cwd);
   const runDir = resolve(cwd, runArg);
+  const outName = o.out === undefined ? undefined : nameFromOut(runDir, resolve(cwd, o.out), o.out);
+  if (outName !== undefined && o.name !== undefined && o.name !== outName) {
+    throw usageError(`--out ${o.out} is the second stage "${outName}", but --name says "${o.name}"`);
+  }
   if (o.resume) {
     const conflicting = DEFINING.filter(([k]) => o[k] !== undefined).map(([, flag]) => flag);
     if (conflicting.length) {
@@ -74,7 +93,11 @@ export async function runFitStage2(
         `--resume continues the second stage recorded in <run>/stage2-<name>/config.json; ${conflicting.join(', ')} cannot be combined with it`,
       );
     }
-    if (!o.name) throw usageError('--resume needs --name <name> (the second stage to continue)');
+    if (!o.name && !outName) {
+      throw usageError(
+        '--resume needs --name <name> or --out <run>/stage2-<name> (the second stage to continue)',
+      );
+    }
   } else if (!o.secondStage) {
     throw usageError(
       'fit-stage2 needs --second-stage <plugin> (e.g. gmm, flow, mlp), or --resume --name <name>',
@@ -87,7 +110,7 @@ export async function runFitStage2(
   }
   const logger = stderrLogger(io, o.verbose ?? false);
   const backend = await setupBackend(o.backend, io, o.verbose ?? false);
-  const name = o.name ?? (o.secondStage as string);
+  const name = o.name ?? outName ?? (o.secondStage as string);
   const say = (obj: Record<string, unknown>, text: string) =>
     io.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
   say(
@@ -156,6 +179,7 @@ export function addFitStage2Command(
     .argument('<run>', 'run directory (stage 1 finished)')
     .option('--second-stage <plugin>', 'second-stage plugin: gmm, flow, mlp, ... (required unless --resume)')
     .option('--name <name>', 'name of the second stage: <run>/stage2-<name>/ (default: the plugin name)')
+    .option('--out <dir>', 'the same as --name, spelled as the directory: <run>/stage2-<name>')
     .option(
       '--set <key=value>',
       "a key of the second stage's config, JSON values (repeatable), e.g. --set components=100",
