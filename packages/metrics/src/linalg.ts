@@ -346,36 +346,38 @@ const PANEL_ROWS = 48;
 const PANEL_DEPTH = 256;
 
 /**
- * `C[i][j] = sum_k A[i][k] B[j][k]` (`C = A B^T`; row-major, `n x n` each, `n` a multiple of 4)
- * over `k >= kStart(i0, j0)` for the 4x4 blocks `(i0, j0)` that `wanted` accepts (default all), added
- * into `c`. Blocked for the cache (a panel of `B`'s rows and a stretch of `k` at a time) and for
- * registers (4x4 blocks of `C` with 16 running sums: 8 loads for 16 multiply-adds).
+ * `C[i][j] = sum_k A[i][k] B[j][k]` (`C = A B^T`; `A`, `B`: `n` rows of `depth` (default `n`),
+ * `C`: `n x n`, all row-major, `n` a multiple of 4) over `k >= kStart(i0, j0)` for the 4x4 blocks
+ * `(i0, j0)` that `wanted` accepts (default all), added into `c`. Blocked for the cache (a panel of
+ * `B`'s rows and a stretch of `k` at a time) and for registers (4x4 blocks of `C` with 16 running
+ * sums: 8 loads for 16 multiply-adds). Internal (also the covariance update of `stats.ts`).
  */
-function multiplyABt(
+export function multiplyABt(
   a: Float64Array,
   b: Float64Array,
   c: Float64Array,
   n: number,
   kStart: (i0: number, j0: number) => number,
   wanted: (i0: number, j0: number) => boolean = () => true,
+  depth = n,
 ): void {
-  for (let k0 = 0; k0 < n; k0 += PANEL_DEPTH) {
-    const k1 = Math.min(n, k0 + PANEL_DEPTH);
+  for (let k0 = 0; k0 < depth; k0 += PANEL_DEPTH) {
+    const k1 = Math.min(depth, k0 + PANEL_DEPTH);
     for (let jp = 0; jp < n; jp += PANEL_ROWS) {
       const jpEnd = Math.min(n, jp + PANEL_ROWS);
       for (let i0 = 0; i0 < n; i0 += 4) {
-        const a0 = i0 * n;
-        const a1 = a0 + n;
-        const a2 = a1 + n;
-        const a3 = a2 + n;
+        const a0 = i0 * depth;
+        const a1 = a0 + depth;
+        const a2 = a1 + depth;
+        const a3 = a2 + depth;
         for (let j0 = jp; j0 < jpEnd; j0 += 4) {
           if (!wanted(i0, j0)) continue;
           const from = Math.max(k0, kStart(i0, j0));
           if (from >= k1) continue;
-          const b0 = j0 * n;
-          const b1 = b0 + n;
-          const b2 = b1 + n;
-          const b3 = b2 + n;
+          const b0 = j0 * depth;
+          const b1 = b0 + depth;
+          const b2 = b1 + depth;
+          const b3 = b2 + depth;
           let c00 = 0;
           let c01 = 0;
           let c02 = 0;

@@ -1,3 +1,4 @@
+import { multiplyABt } from './linalg';
 import { readNpz, writeNpz } from './npy';
 
 /** Float64 Gaussian statistics of a feature set: what FID compares. */
@@ -17,6 +18,8 @@ export type FeatureRows = Float32Array | Float64Array;
 
 /** Rows of a batch centred and transposed at a time (see {@link StatisticsAccumulator.add}). */
 const ROW_BLOCK = 128;
+const noSkip = () => 0;
+const upperBlocks = (i0: number, j0: number) => j0 >= i0;
 
 /**
  * Streaming, numerically stable accumulation of mean and covariance in float64 (Chan et al.'s
@@ -28,7 +31,7 @@ export class StatisticsAccumulator {
   readonly #mean: Float64Array;
   /** `dim` rounded up to a multiple of 4 (the register blocks of the co-moment update). */
   readonly #dp: number;
-  /** Upper triangle of the centred co-moment sum, row-major `#dp x #dp` (padding stays 0). */
+  /** Upper triangle of the centred co-moment sum, row-major `#dp x #dp` (its padding is never read). */
   readonly #m2: Float64Array;
 
   constructor(dim: number) {
@@ -58,17 +61,18 @@ export class StatisticsAccumulator {
     for (let j = 0; j < d; j++) bm[j] = (bm[j] as number) / n;
     const dp = this.#dp;
     const m2 = this.#m2;
-    // Blocks of rows, centred and stored transposed (xt[i * B + r]; padding features stay 0), so
-    // each pass over the co-moment reads it once per block instead of once per row.
+    // Blocks of rows, centred and stored transposed (xt[i * nb + r]), so each pass over the
+    // co-moment reads it once per block instead of once per row; M += X X^T takes the 4x4 blocks on
+    // and above the diagonal. Padding rows of xt (stale values) reach only padding entries of M.
     const B = ROW_BLOCK;
     const xt = new Float64Array(dp * B);
     for (let r0 = 0; r0 < n; r0 += B) {
       const nb = Math.min(B, n - r0);
       for (let r = 0; r < nb; r++) {
         const ro = (r0 + r) * d;
-        for (let j = 0; j < d; j++) xt[j * B + r] = (rows[ro + j] as number) - (bm[j] as number);
+        for (let j = 0; j < d; j++) xt[j * nb + r] = (rows[ro + j] as number) - (bm[j] as number);
       }
-      symmetricRankUpdate(xt, B, nb, m2, dp);
+      multiplyABt(xt, xt, m2, dp, noSkip, upperBlocks, nb);
     }
     const na = this.#count;
     const nt = na + n;
@@ -102,89 +106,6 @@ export class StatisticsAccumulator {
       }
     }
     return { dim: d, count: n, mu: Float64Array.from(this.#mean), sigma };
-  }
-}
-
-/**
- * `M[i][j] += sum_r X[i][r] X[j][r]` over `r < nb` for the 4x4 blocks on and above the diagonal of
- * `M` (`dp x dp`, `dp` a multiple of 4), `X` being `dp` rows of stride `stride`: 16 running sums
- * per block, so 8 loads feed 16 multiply-adds (a plain dot product needs 2 loads for each).
- * Entries below the diagonal inside diagonal blocks are written too and never read.
- */
-function symmetricRankUpdate(x: Float64Array, stride: number, nb: number, m: Float64Array, dp: number): void {
-  for (let i0 = 0; i0 < dp; i0 += 4) {
-    const a0 = i0 * stride;
-    const a1 = a0 + stride;
-    const a2 = a1 + stride;
-    const a3 = a2 + stride;
-    for (let j0 = i0; j0 < dp; j0 += 4) {
-      const b0 = j0 * stride;
-      const b1 = b0 + stride;
-      const b2 = b1 + stride;
-      const b3 = b2 + stride;
-      let c00 = 0;
-      let c01 = 0;
-      let c02 = 0;
-      let c03 = 0;
-      let c10 = 0;
-      let c11 = 0;
-      let c12 = 0;
-      let c13 = 0;
-      let c20 = 0;
-      let c21 = 0;
-      let c22 = 0;
-      let c23 = 0;
-      let c30 = 0;
-      let c31 = 0;
-      let c32 = 0;
-      let c33 = 0;
-      for (let r = 0; r < nb; r++) {
-        const x0 = x[a0 + r] as number;
-        const x1 = x[a1 + r] as number;
-        const x2 = x[a2 + r] as number;
-        const x3 = x[a3 + r] as number;
-        const y0 = x[b0 + r] as number;
-        const y1 = x[b1 + r] as number;
-        const y2 = x[b2 + r] as number;
-        const y3 = x[b3 + r] as number;
-        c00 += x0 * y0;
-        c01 += x0 * y1;
-        c02 += x0 * y2;
-        c03 += x0 * y3;
-        c10 += x1 * y0;
-        c11 += x1 * y1;
-        c12 += x1 * y2;
-        c13 += x1 * y3;
-        c20 += x2 * y0;
-        c21 += x2 * y1;
-        c22 += x2 * y2;
-        c23 += x2 * y3;
-        c30 += x3 * y0;
-        c31 += x3 * y1;
-        c32 += x3 * y2;
-        c33 += x3 * y3;
-      }
-      const o0 = i0 * dp + j0;
-      const o1 = o0 + dp;
-      const o2 = o1 + dp;
-      const o3 = o2 + dp;
-      m[o0] = (m[o0] as number) + c00;
-      m[o0 + 1] = (m[o0 + 1] as number) + c01;
-      m[o0 + 2] = (m[o0 + 2] as number) + c02;
-      m[o0 + 3] = (m[o0 + 3] as number) + c03;
-      m[o1] = (m[o1] as number) + c10;
-      m[o1 + 1] = (m[o1 + 1] as number) + c11;
-      m[o1 + 2] = (m[o1 + 2] as number) + c12;
-      m[o1 + 3] = (m[o1 + 3] as number) + c13;
-      m[o2] = (m[o2] as number) + c20;
-      m[o2 + 1] = (m[o2 + 1] as number) + c21;
-      m[o2 + 2] = (m[o2 + 2] as number) + c22;
-      m[o2 + 3] = (m[o2 + 3] as number) + c23;
-      m[o3] = (m[o3] as number) + c30;
-      m[o3 + 1] = (m[o3 + 1] as number) + c31;
-      m[o3 + 2] = (m[o3 + 2] as number) + c32;
-      m[o3 + 3] = (m[o3 + 3] as number) + c33;
-    }
   }
 }
 
