@@ -33,6 +33,12 @@ export interface BatchTaskState {
   readonly exitCode: string | null;
   /** How many times it was requeued. */
   readonly restarts: number;
+  /**
+   * The state is the whole job's, for every element not listed on its own (`index` is then -1):
+   * Slurm's accounting keeps an array job that never started (cancelled while pending) as one
+   * record.
+   */
+  readonly wholeJob?: boolean;
 }
 
 /**

@@ -117,7 +117,15 @@ async function latestTasks(dir: string): Promise<Map<string, BatchTaskState>> {
     const states = await executor.query(records.map((r) => r.jobId));
     // jobs in submission order: a later job's element wins
     for (const r of records) {
-      for (const t of states.filter((s) => s.job === r.jobId)) {
+      const own = states.filter((s) => s.job === r.jobId && !s.wholeJob);
+      const whole = states.find((s) => s.job === r.jobId && s.wholeJob);
+      const listed = new Set(own.map((t) => String(t.index)));
+      const unlisted = whole
+        ? Object.keys(r.tasks)
+            .filter((i) => !listed.has(i))
+            .map((i) => ({ ...whole, index: Number(i), wholeJob: false }))
+        : [];
+      for (const t of [...own, ...unlisted]) {
         const cell = r.tasks[String(t.index)];
         const seen = cell ? out.get(cell) : undefined;
         // an element may be listed twice around a requeue: its live record wins

@@ -1,10 +1,11 @@
 /**
  * A real single-node Slurm cluster for tests (not part of the public API): munged, slurmctld and
  * slurmd of Debian's `slurm-wlm` / `munge` packages, started as root with the steps of
- * shared/notes/slurm.md, and stopped by their pids.
+ * shared/notes/slurm.md, and stopped by their pids; where `mariadb-server` and `slurmdbd` are
+ * installed, with accounting (slurmdbd on MariaDB, so `sacct` answers).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /**
@@ -15,6 +16,13 @@ import { hostname } from 'node:os';
 export interface TestCluster {
   readonly partition: string;
   readonly node: string;
+  /** Whether jobs are recorded in an accounting database (slurmdbd on MariaDB; `sacct` answers). */
+  readonly accounting: boolean;
+  /**
+   * Restarts slurmctld without its saved state (`-c`): it forgets every job, as a controller does
+   * once a finished job is older than MinJobAge; only the accounting database still knows them.
+   */
+  restartController(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -23,6 +31,14 @@ const BINARIES = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'srun', 'squeue', '
 function which(bin: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : null;
+}
+
+const ACCOUNTING_BINARIES = ['mariadbd', 'mariadb', 'slurmdbd', 'sacctmgr', 'sacct'];
+
+/** Why the test cluster cannot keep accounts (slurmdbd on MariaDB) here (null: it can). */
+export function accountingUnavailable(): string | null {
+  const missing = ACCOUNTING_BINARIES.filter((b) => !which(b));
+  return missing.length ? `missing ${missing.join(', ')} (apt-get install mariadb-server slurmdbd)` : null;
 }
 
 /** Why a cluster cannot be started here (null: it can). */
@@ -53,8 +69,74 @@ function alive(pid: number | null): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+async function until(what: string, ok: () => boolean, seconds: number): Promise<void> {
+  for (let i = 0; i < seconds * 2; i++) {
+    if (ok()) return;
+    await sleep(500);
+  }
+  throw new Error(`the test Slurm cluster: ${what} did not happen within ${seconds} s`);
+}
+
+const succeeds = (bin: string, args: string[]) => spawnSync(bin, args, { stdio: 'ignore' }).status === 0;
+
 /**
- * Starts munged, slurmctld and slurmd (each only if not already running: then it is left alone),
+ * MariaDB (its Debian data directory, on loopback) with a `slurm_acct_db` database and user, and
+ * slurmdbd on it, each started only if not already running; registers cluster `local`.
+ */
+async function startAccounting(started: { name: string; pidFile: string }[]): Promise<void> {
+  mkdirSync('/run/mysqld', { recursive: true });
+  execFileSync('chown', ['mysql:', '/run/mysqld']);
+  const dbPid = '/run/mysqld/mysqld.pid';
+  if (!alive(pidOf(dbPid))) {
+    const log = openSync('/var/log/slurm/mariadb.log', 'a');
+    spawn(
+      'mariadbd',
+      ['--user=mysql', '--bind-address=127.0.0.1', '--socket=/run/mysqld/mysqld.sock', `--pid-file=${dbPid}`],
+      { detached: true, stdio: ['ignore', log, log] },
+    ).unref();
+    closeSync(log);
+    started.push({ name: 'mariadbd', pidFile: dbPid });
+    await until('MariaDB accepting connections', () => succeeds('mariadb', ['-e', 'select 1']), 60);
+  }
+  execFileSync('mariadb', [
+    '-e',
+    "CREATE DATABASE IF NOT EXISTS slurm_acct_db; CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'tsvae-test'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;",
+  ]);
+  const dbdPid = '/run/slurmdbd.pid';
+  if (!alive(pidOf(dbdPid))) {
+    writeFileSync(
+      '/etc/slurm/slurmdbd.conf',
+      [
+        'AuthType=auth/munge',
+        'DbdHost=localhost',
+        'SlurmUser=root',
+        'StorageType=accounting_storage/mysql',
+        'StorageHost=localhost',
+        'StorageUser=slurm',
+        'StoragePass=tsvae-test',
+        'StorageLoc=slurm_acct_db',
+        'LogFile=/var/log/slurm/slurmdbd.log',
+        `PidFile=${dbdPid}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    execFileSync('slurmdbd', []);
+    started.push({ name: 'slurmdbd', pidFile: dbdPid });
+  }
+  // the cluster must exist in the database before slurmctld registers with it
+  await until(
+    'slurmdbd answering sacctmgr',
+    () =>
+      succeeds('sacctmgr', ['-i', 'add', 'cluster', 'local']) ||
+      succeeds('sacctmgr', ['-n', 'show', 'cluster', 'local']),
+    60,
+  );
+}
+
+/**
+ * Starts munged, MariaDB and slurmdbd (where installed), slurmctld and slurmd (each only if not
+ * already running: then it is left alone),
  * writes /etc/slurm/slurm.conf for one node with partition `main`, and waits until the node is
  * idle. Daemons already running (another test's cluster) are reused and not stopped.
  */
@@ -75,8 +157,10 @@ export async function startTestCluster(): Promise<TestCluster> {
   }
   const ctldPid = '/run/slurmctld.pid';
   const dPid = '/run/slurmd.pid';
+  mkdirSync('/etc/slurm', { recursive: true });
+  const withAccounting = accountingUnavailable() === null && !alive(pidOf(ctldPid));
+  if (withAccounting) await startAccounting(started);
   if (!alive(pidOf(ctldPid))) {
-    mkdirSync('/etc/slurm', { recursive: true });
     writeFileSync(
       '/etc/slurm/slurm.conf',
       [
@@ -101,6 +185,13 @@ export async function startTestCluster(): Promise<TestCluster> {
         'MinJobAge=3600',
         'KillWait=10',
         'JobRequeue=1',
+        ...(withAccounting
+          ? [
+              'AccountingStorageType=accounting_storage/slurmdbd',
+              'AccountingStorageHost=localhost',
+              'JobAcctGatherType=jobacct_gather/none',
+            ]
+          : []),
         `NodeName=${node} CPUs=2 RealMemory=20000 State=UNKNOWN`,
         `PartitionName=main Nodes=${node} Default=YES MaxTime=INFINITE State=UP`,
         '',
@@ -111,6 +202,23 @@ export async function startTestCluster(): Promise<TestCluster> {
     execFileSync('slurmctld', ['-c']);
     started.push({ name: 'slurmctld', pidFile: ctldPid });
   }
+  const nodeUp = () => {
+    const r = spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8' });
+    if (r.status === 0 && /^(down|drain)/m.test(r.stdout)) {
+      spawnSync('scontrol', ['update', `nodename=${node}`, 'state=resume']);
+    }
+    return r.status === 0 && /^(idle|mix|alloc)/m.test(r.stdout);
+  };
+  const restartController = async () => {
+    if (!started.some((d) => d.name === 'slurmctld')) {
+      throw new Error('the test Slurm cluster did not start slurmctld, so it does not restart it');
+    }
+    const pid = pidOf(ctldPid);
+    if (alive(pid)) process.kill(pid as number, 'SIGTERM');
+    await until('slurmctld ending', () => !alive(pid), 30);
+    execFileSync('slurmctld', ['-c']);
+    await until('the node idle again', nodeUp, 60);
+  };
   if (!alive(pidOf(dPid))) {
     execFileSync('slurmd', []);
     started.push({ name: 'slurmd', pidFile: dPid });
@@ -131,12 +239,10 @@ export async function startTestCluster(): Promise<TestCluster> {
       if (alive(pid)) process.kill(pid as number, 'SIGTERM');
     }
   };
+  // accounting is on where sacct answers (a reused controller may have been set up without it)
+  const accounting = () => succeeds('sacct', ['-n', '-X', '-j', '1']);
   for (let i = 0; i < 60; i++) {
-    const r = spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8' });
-    if (r.status === 0 && /^(idle|mix|alloc)/m.test(r.stdout)) return { partition: 'main', node, stop };
-    if (r.status === 0 && /^(down|drain)/m.test(r.stdout)) {
-      spawnSync('scontrol', ['update', `nodename=${node}`, 'state=resume']);
-    }
+    if (nodeUp()) return { partition: 'main', node, accounting: accounting(), restartController, stop };
     await sleep(500);
   }
   const log = existsSync('/var/log/slurm/slurmctld.log')

@@ -4,8 +4,9 @@
  * done with results equal to the `local` executor's; a task stopped with `scancel --signal=TERM`
  * checkpoints, requeues itself and resumes; a training process killed with -9 fails its task
  * (FAILED) and the next `run` resumes it; `status`, `collect` and `cancel`; submission errors with
- * Slurm's own message and nothing submitted. Needs root, slurm-wlm and munge (CI installs them),
- * and the built CLIs (`npm run build`).
+ * Slurm's own message and nothing submitted; after the controller forgets the jobs, `status` reads
+ * the same states from the accounting database (`sacct`). Needs root, slurm-wlm and munge (and
+ * slurmdbd and mariadb-server for accounting; CI installs them), and the built CLIs (`npm run build`).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -13,12 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunDirectory } from '@tsvae/stages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CellJobStatus, cellsDigest } from './batch';
+import { type CellJobStatus, cellsDigest, readJobs } from './batch';
 import { main } from './main';
 import type { CellStatus } from './plan';
 import type { StudyResults } from './results';
-import { arrayList, parseArrayList, parseScontrol } from './slurm';
-import { slurmUnavailable, startTestCluster, type TestCluster } from './slurm-testing';
+import { arrayList, parseArrayList, parseSacct, parseScontrol, slurmExecutor } from './slurm';
+import { accountingUnavailable, slurmUnavailable, startTestCluster, type TestCluster } from './slurm-testing';
 import { builtCli, captureIO, tinyStudy, writeStudy } from './testing';
 
 describe('slurm helpers', () => {
@@ -37,6 +38,17 @@ describe('slurm helpers', () => {
       '3 PENDING true null',
     ]);
     expect(t[0]?.restarts).toBe(1);
+    // sacct: elements that ran, and an array that never started (one record, the bare job id)
+    const a = parseSacct('7', '7_0|COMPLETED|vm|0:0\n7_[1-2%1]|PENDING|None assigned|0:0\n');
+    expect(a.map((x) => `${x.index} ${x.state} ${x.active} ${x.node}`)).toEqual([
+      '0 COMPLETED false vm',
+      '1 PENDING true null',
+      '2 PENDING true null',
+    ]);
+    const w = parseSacct('9', '9|CANCELLED by 0|None assigned|0:0\n');
+    expect(w.map((x) => `${x.index} ${x.state} ${x.active} ${x.wholeJob}`)).toEqual([
+      '-1 CANCELLED false true',
+    ]);
   });
 
   it('executor configs are strict; a missing sbatch is reported and nothing is recorded', async () => {
@@ -368,4 +380,42 @@ describe.runIf(!unavailable || mustRun)('a tiny study on a real single-node Slur
       'failed CANCELLED',
     ]);
   }, 60_000);
+
+  it.runIf(!accountingUnavailable() || mustRun)(
+    'jobs the controller no longer holds are read from the accounting database (sacct): the same status',
+    async () => {
+      if (!cluster?.accounting) {
+        throw new Error(
+          `the test cluster keeps no accounts: ${accountingUnavailable() ?? 'sacct does not answer'}`,
+        );
+      }
+      const dirs = ['requeue', 'killed', 'cancel'].map((d) => join(root, d));
+      const seen = (st: CellJobStatus[]) =>
+        st.map((x) => `${x.cell} ${x.state} ${x.schedulerState} ${x.job} ${x.node}`);
+      const before = await Promise.all(dirs.map(async (d) => seen(await status(file, d))));
+      const jobIds = dirs.flatMap((d) => readJobs(d).jobs.map((j) => j.jobId));
+      expect(jobIds).toHaveLength(4);
+      await cluster.restartController();
+      mark('slurmctld restarted without its state');
+      for (const id of jobIds)
+        expect(spawnSync('scontrol', ['-o', 'show', 'job', id]).status, id).not.toBe(0);
+      const after = await Promise.all(dirs.map(async (d) => seen(await status(file, d))));
+      expect(after).toEqual(before);
+      expect(after[0]).toEqual([
+        `two-stage-vae-seed0 done COMPLETED ${jobIds[0]} ${cluster.node}`,
+        `${gan} done COMPLETED ${jobIds[0]} ${cluster.node}`,
+      ]);
+      expect(after[2]?.map((x) => x.split(' ').slice(1, 3).join(' '))).toEqual([
+        'failed CANCELLED',
+        'failed CANCELLED',
+      ]);
+      // the killed task's first job, element by element, as the executor reads it from sacct
+      const first = await slurmExecutor().query([jobIds[1] as string]);
+      expect(first.map((t) => `${t.index} ${t.state} ${t.active}`).sort()).toEqual([
+        '0 COMPLETED false',
+        '1 FAILED false',
+      ]);
+    },
+    120_000,
+  );
 });

@@ -166,13 +166,18 @@ export function parseScontrol(job: string, text: string): BatchTaskState[] {
     });
 }
 
-/** `sacct -n -P -X -o JobID,State,NodeList,ExitCode` lines as task states. */
+/**
+ * `sacct -n -P -X -o JobID,State,NodeList,ExitCode` lines as task states. An array job that never
+ * started (cancelled while pending) is one record under the bare job id: a
+ * {@link BatchTaskState.wholeJob} state.
+ */
 export function parseSacct(job: string, text: string): BatchTaskState[] {
   return text
     .split('\n')
     .filter(Boolean)
     .flatMap((line) => {
       const [id = '', state = '', node, exitCode] = line.split('|');
+      if (id === job) return [{ ...taskState({ job, index: -1, state, node, exitCode }), wholeJob: true }];
       const m = /^(\d+)_(.+)$/.exec(id);
       if (!m) return [];
       return parseArrayList(m[2] as string).map((index) => taskState({ job, index, state, node, exitCode }));
