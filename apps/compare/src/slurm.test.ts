@@ -170,8 +170,8 @@ async function expedite(job: string, index: number): Promise<void> {
     },
     60,
   );
-  // only once the stopped run has fully ended (its slurmstepd gone): a start time moved while it
-  // still completes lets its completion land on the pending job, which then ends FAILED
+  // first the stopped run must have ended (its slurmstepd gone): slurmd revoked its credential
+  // when it killed it
   await waitFor(
     `the stopped run of ${id} to end`,
     () => {
@@ -181,9 +181,9 @@ async function expedite(job: string, index: number): Promise<void> {
     60,
   );
   // Slurm holds a requeued task for the credential lifetime (about 2 minutes) because slurmd
-  // refuses a relaunch whose credential is not newer than the revocation of the stopped run, and
-  // compares them in whole seconds: a start in the same second as the kill ends the task FAILED
-  // ("Job N already killed, do not launch batch job", seen in CI). Let two seconds pass first.
+  // refuses a relaunch whose credential is not newer than that revocation, and compares them in
+  // whole seconds: a start in the same second as the kill ends the task FAILED ("Job N already
+  // killed, do not launch batch job", seen in CI). Let two seconds pass first.
   await sleep(2500);
   spawnSync('scontrol', ['update', `JobId=${id}`, 'StartTime=now']);
 }
@@ -238,9 +238,7 @@ describe.runIf(!unavailable || mustRun)('a tiny study on a real single-node Slur
     const job = jobOf(io);
     expect(job).toMatch(/^\d+$/);
     mark(`submitted job ${job} (2 cells)`);
-    const jobs = JSON.parse(readFileSync(join(dir, 'jobs.json'), 'utf8')) as {
-      jobs: { jobId: string; script: string }[];
-    };
+    const jobs = readJobs(dir);
     expect(jobs.jobs.map((j) => j.jobId)).toEqual([job]);
     // the elements carry the digest of the study's cells (checked by each task)
     expect(readFileSync(jobs.jobs[0]?.script ?? '', 'utf8')).toContain(
